@@ -1,0 +1,194 @@
+"""DevStack: moto server + Visma simulator + local gateway + schedule + SQS poller, in one process."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
+
+import boto3  # noqa: E402
+import httpx  # noqa: E402
+
+from . import aws_resources  # noqa: E402
+from .drivers import Schedule, SqsPoller  # noqa: E402
+from .gateway import LocalGateway  # noqa: E402
+
+REGION = "eu-north-1"
+VISMA_CLIENT_ID = "ledgerbridge-local"
+VISMA_CLIENT_SECRET = "local-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class StackOptions:
+    gateway_port: int = 0
+    simulator_port: int = 0
+    moto_port: int = 0
+    simulator_latency_ms: int = 0
+    worker_concurrency: int = 2
+    schedule_interval: float | None = None  # seconds; None: only explicit ticks
+    max_delivery_attempts: int = 8
+    backoff_base_seconds: int = 1
+    vendor_timeout_seconds: float = 5.0
+    log_level: str = "WARNING"
+
+
+class DevStack:
+    def __init__(self, options: StackOptions | None = None):
+        self.options = options or StackOptions()
+        self.moto = None
+        self.simulator = None
+        self.gateway: LocalGateway | None = None
+        self.poller: SqsPoller | None = None
+        self.schedule: Schedule | None = None
+        self.env: dict[str, str] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> "DevStack":
+        from moto.server import ThreadedMotoServer
+
+        from simulators.visma_eaccounting import SimulatorConfig, VismaSimulator
+
+        import logging
+        import warnings
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's and the servers' access logs
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        opts = self.options
+        moto_port = opts.moto_port or free_port()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        self.moto.start()
+        moto_url = f"http://127.0.0.1:{moto_port}"
+
+        self.simulator = VismaSimulator(SimulatorConfig(latency_ms=opts.simulator_latency_ms))
+        sim_url = self.simulator.start(port=opts.simulator_port)
+
+        self.gateway = LocalGateway()
+        gateway_port = opts.gateway_port or free_port()
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+
+        base_env = {
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
+            "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+            "LB_AWS_ENDPOINT_URL": moto_url, "LB_STAGE": "local",
+            "LB_OAUTH_REDIRECT_URI": f"{gateway_url}/oauth/callback",
+            "LB_VENDOR_URLS": json.dumps({
+                "visma_eaccounting.authorize_url": f"{sim_url}/connect/authorize",
+                "visma_eaccounting.token_url": f"{sim_url}/connect/token",
+                "visma_eaccounting.api_url": f"{sim_url}/v2",
+            }),
+            "LB_WORKER_CONCURRENCY": str(opts.worker_concurrency),
+            "LB_BACKOFF_BASE_SECONDS": str(opts.backoff_base_seconds),
+            "LB_BACKOFF_MAX_SECONDS": "30",
+            "LB_VENDOR_TIMEOUT_SECONDS": str(opts.vendor_timeout_seconds),
+            "POWERTOOLS_SERVICE_NAME": "ledgerbridge", "POWERTOOLS_METRICS_NAMESPACE": "Ledgerbridge",
+            "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1",
+            "POWERTOOLS_LOG_LEVEL": opts.log_level, "POWERTOOLS_DEV": "0",
+        }
+        os.environ.update(base_env)
+        session = boto3.session.Session(region_name=REGION)
+        resource_env = aws_resources.create_all(session, moto_url, max_delivery_attempts=opts.max_delivery_attempts)
+        os.environ.update(resource_env)
+        self.env = {**base_env, **resource_env}
+        self._reset_process_caches()
+
+        self.sqs = session.client("sqs", endpoint_url=moto_url)
+        self.secrets = session.client("secretsmanager", endpoint_url=moto_url)
+        self.secrets.create_secret(
+            Name=f"ledgerbridge/local/apps/visma_eaccounting",
+            SecretString=json.dumps({"client_id": VISMA_CLIENT_ID, "client_secret": VISMA_CLIENT_SECRET}),
+        )
+        queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=resource_env["LB_TRANSFER_QUEUE_URL"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+        self.gateway.start(port=gateway_port)
+        self.poller = SqsPoller(self.sqs, resource_env["LB_TRANSFER_QUEUE_URL"], queue_arn, REGION,
+                                concurrency=opts.worker_concurrency)
+        self.poller.start()
+        self.schedule = Schedule(opts.schedule_interval)
+        self.schedule.start()
+        return self
+
+    def stop(self) -> None:
+        for part in (self.schedule, self.poller, self.gateway, self.simulator):
+            if part is not None:
+                part.stop()
+        if self.moto is not None:
+            self.moto.stop()
+
+    def __enter__(self) -> "DevStack":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @staticmethod
+    def _reset_process_caches() -> None:
+        from ledgerbridge import aws
+        from ledgerbridge.credentials import TokenSource
+        from ledgerbridge.settings import reset_settings
+
+        reset_settings()
+        aws.reset_clients()
+        TokenSource.forget_all()
+
+    # --- helpers for the demo, tests and benchmarks ---------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.gateway.base_url
+
+    def create_tenant(self, tenant_id: str) -> str:
+        from ledgerbridge.repositories import tenants
+
+        return tenants.issue_key(tenant_id)
+
+    def api(self, api_key: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
+
+    def connect_in_browser(self, api: httpx.Client, connection_id: str, username: str, password: str) -> httpx.Response:
+        """Walk the OAuth flow as a user's browser would: start, log in, consent, land on the callback."""
+        started = api.post(f"/connections/{connection_id}/connect")
+        started.raise_for_status()
+        authorize_url = started.json()["authorize_url"]
+        with httpx.Client(timeout=30, follow_redirects=False) as browser:
+            page = browser.get(authorize_url)
+            page.raise_for_status()
+            form = dict(httpx.URL(authorize_url).params)
+            form.update(username=username, password=password, consent="yes")
+            answer = browser.post(authorize_url.split("?")[0], data=form)
+            if answer.status_code != 302:
+                raise RuntimeError(f"identity server did not redirect: {answer.status_code} {answer.text[:200]}")
+            return browser.get(answer.headers["Location"])
+
+    def tick(self, at: str | None = None) -> dict:
+        return self.schedule.tick(at)
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Wait until the transfer queue is empty and no worker is busy."""
+        deadline = time.monotonic() + timeout
+        queue_url = self.env["LB_TRANSFER_QUEUE_URL"]
+        quiet_since = None
+        while time.monotonic() < deadline:
+            attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            pending = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+            if pending == 0 and not self.poller.busy:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 0.3:
+                    return
+            else:
+                quiet_since = None
+            time.sleep(0.05)
+        raise TimeoutError(f"the transfer queue did not drain in time: {attrs}, poller busy: {self.poller.busy}")

@@ -1,0 +1,26 @@
+"""Transfer worker: books each queued document; failures are reported per message."""
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ledgerbridge.worker import TransferJobRecord, idempotency_config, process_record
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS, model=TransferJobRecord)
+
+
+def record_handler(record: TransferJobRecord) -> dict:
+    outcome = process_record(record)
+    metrics.add_metric(name=f"Documents_{outcome.get('outcome', 'unknown')}", unit=MetricUnit.Count, value=1)
+    return outcome
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    idempotency_config.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,1 @@
+"""HTTP APIs (Powertools event handler with OpenAPI validation). Handlers under functions/ resolve these."""

@@ -1,0 +1,125 @@
+"""The management API: connections, connect (OAuth start), account setup, schedule, transfers, export log."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from pydantic import BaseModel
+
+from ..connectors.base import Catalog
+from ..models.connection import AccountSetup, ConnectionCreate, ConnectionView, TransferSchedule
+from ..models.documents import DocumentState, DocumentView
+from ..repositories import documents as document_store
+from ..services import connections, oauth, transfers
+from .common import new_resolver, tenant_of
+
+app = new_resolver()
+
+
+class ConnectStarted(BaseModel):
+    authorize_url: str
+
+
+class DocumentPage(BaseModel):
+    documents: list[DocumentView]
+    next_cursor: str | None = None
+
+
+@app.get("/connections")
+def list_connections() -> list[ConnectionView]:
+    return [ConnectionView.of(c) for c in connections.list_all(tenant_of(app))]
+
+
+@app.post("/connections")
+def create_connection(request: Annotated[ConnectionCreate, Body()]) -> Response[ConnectionView]:
+    created = connections.create(tenant_of(app), request)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=ConnectionView.of(created))
+
+
+@app.get("/connections/<connection_id>")
+def get_connection(connection_id: str) -> ConnectionView:
+    return ConnectionView.of(connections.get(tenant_of(app), connection_id))
+
+
+@app.delete("/connections/<connection_id>")
+def delete_connection(connection_id: str) -> Response[str]:
+    connections.delete(tenant_of(app), connection_id)
+    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+
+
+@app.put("/connections/<connection_id>/schedule")
+def put_schedule(connection_id: str, schedule: Annotated[TransferSchedule, Body()]) -> ConnectionView:
+    return ConnectionView.of(connections.update_schedule(tenant_of(app), connection_id, schedule))
+
+
+@app.post("/connections/<connection_id>/connect")
+def connect(connection_id: str) -> ConnectStarted:
+    return ConnectStarted(authorize_url=oauth.start(tenant_of(app), connection_id))
+
+
+@app.post("/connections/<connection_id>/check")
+def check(connection_id: str) -> dict:
+    return connections.check(tenant_of(app), connection_id)
+
+
+@app.get("/connections/<connection_id>/catalog")
+def catalog(connection_id: str, on_date: Annotated[date | None, Query(alias="date")] = None) -> Catalog:
+    return connections.catalog(tenant_of(app), connection_id, on_date)
+
+
+@app.get("/connections/<connection_id>/account-setup")
+def get_account_setup(connection_id: str) -> AccountSetup | None:
+    return connections.get(tenant_of(app), connection_id).account_setup
+
+
+@app.put("/connections/<connection_id>/account-setup")
+def put_account_setup(connection_id: str, setup: Annotated[AccountSetup, Body()]) -> ConnectionView:
+    return ConnectionView.of(connections.save_account_setup(tenant_of(app), connection_id, setup))
+
+
+@app.post("/connections/<connection_id>/transfers")
+def transfer_now(connection_id: str) -> Response[dict]:
+    result = transfers.transfer_now(tenant_of(app), connection_id)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)
+
+
+@app.get("/connections/<connection_id>/documents")
+def export_log(
+    connection_id: str,
+    state: Annotated[DocumentState | None, Query()] = None,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> DocumentPage:
+    tenant_id = tenant_of(app)
+    connections.get(tenant_id, connection_id)  # 404 for another tenant's connection
+    records, next_cursor = document_store.page(tenant_id, connection_id, state=state, date_from=date_from,
+                                               date_to=date_to, limit=limit, cursor=cursor)
+    return DocumentPage(documents=[DocumentView.of(r) for r in records], next_cursor=next_cursor)
+
+
+@app.get("/connections/<connection_id>/documents/<document_id>")
+def get_document(connection_id: str, document_id: str) -> DocumentView:
+    tenant_id = tenant_of(app)
+    connections.get(tenant_id, connection_id)
+    record = document_store.latest(tenant_id, connection_id, document_id)
+    if record is None:
+        from ..errors import NotFound
+
+        raise NotFound(f"document {document_id} not found")
+    return DocumentView.of(record)
+
+
+@app.post("/connections/<connection_id>/documents/<document_id>/replay")
+def replay(connection_id: str, document_id: str) -> Response[DocumentView]:
+    record = transfers.replay(tenant_of(app), connection_id, document_id)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=DocumentView.of(record))
+
+
+@app.post("/connections/<connection_id>/replay-failed")
+def replay_failed(connection_id: str) -> Response[dict]:
+    result = transfers.replay_failed(tenant_of(app), connection_id)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)

@@ -1,0 +1,1 @@
+"""Vendor connectors. Each vendor is one package here, registered in ``registry.py``."""

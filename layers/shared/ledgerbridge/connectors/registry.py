@@ -1,0 +1,28 @@
+"""Vendor name -> connector package, imported only when a connection of that vendor is used,
+so a function never pays the import cost of vendors it does not talk to."""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import ValidationFailed
+from ..oauth.providers import known_vendors, provider
+from .base import Connector
+
+_PACKAGES = {
+    "visma_eaccounting": "ledgerbridge.connectors.visma_eaccounting",
+}
+
+
+def supported_vendors() -> list[str]:
+    return [v for v in known_vendors() if v in _PACKAGES]
+
+
+def require_supported(vendor: str) -> None:
+    if vendor not in _PACKAGES:
+        raise ValidationFailed(f"vendor {vendor!r} is not supported; supported: {', '.join(supported_vendors())}")
+
+
+def connector_for(vendor: str, tenant_id: str, connection_id: str) -> Connector:
+    require_supported(vendor)
+    module = importlib.import_module(_PACKAGES[vendor])
+    return module.build_connector(provider(vendor), tenant_id, connection_id)

@@ -1,0 +1,247 @@
+"""Visma eAccounting connector: catalog reads, voucher booking with the PDF, proof-of-booking search.
+
+Booking takes three calls: upload the attachment, post the voucher, link the two. Each step is
+checkpointed so a retry resumes where the last attempt stopped; the voucher post is the only
+step whose repetition would double-book, and it is preceded by the SUBMITTED checkpoint.
+"""
+from __future__ import annotations
+
+import base64
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Iterator
+
+import httpx
+
+from ...credentials import TokenSource
+from ...errors import PermanentVendorError
+from ...money import exact_json
+from ...oauth.providers import Provider
+from ...settings import get_settings
+from ...vendor_http import ErrorDescription, Unauthenticated, VendorHttp
+from ..base import (
+    SUBMITTED,
+    VENDOR_DOCUMENT_ID,
+    VENDOR_DOCUMENT_NUMBER,
+    Account,
+    AttachmentFile,
+    BookingReceipt,
+    Catalog,
+    Checkpoints,
+    ConnectionCheck,
+    FiscalYear,
+    VatCode,
+    Voucher,
+)
+
+VOUCHER_ID = VENDOR_DOCUMENT_ID
+VOUCHER_NUMBER = VENDOR_DOCUMENT_NUMBER
+ATTACHMENT_ID = "attachment_id"
+ATTACHMENT_LINKED = "attachment_linked"
+DOCUMENT_TYPE_VOUCHER = 3
+PAGE_SIZE = 500
+
+# eAccounting error codes a bookkeeper can act on, in their words.
+_ERROR_HINTS = {
+    3001: "no fiscal year exists for the voucher date; create it in eAccounting",
+    3002: "an account in the voucher does not exist; fix the account setup",
+}
+
+
+def field(obj: dict[str, Any], name: str, default: Any = None) -> Any:
+    """Read a property in PascalCase (2026 spec) or camelCase (earlier spec)."""
+    if name in obj:
+        return obj[name]
+    return obj.get(name[0].lower() + name[1:], default)
+
+
+def describe_error(response: httpx.Response) -> ErrorDescription:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    code = field(body, "ErrorCode")
+    message = field(body, "DeveloperErrorMessage") or response.reason_phrase or f"HTTP {response.status_code}"
+    details = [field(e, "DeveloperErrorMessage") for e in (field(body, "Errors") or []) if isinstance(e, dict)]
+    details = [d for d in details if d and d != message]
+    if details:
+        message = f"{message} ({'; '.join(details)})"
+    retry_after = None
+    if response.status_code == 429:
+        import re
+
+        match = re.search(r"(\d+)\s*second", message)
+        retry_after = float(match.group(1)) if match else None
+    if code in _ERROR_HINTS and response.status_code == 400:
+        message = f"{message} — {_ERROR_HINTS[code]}"
+    return ErrorDescription(message=f"eAccounting: {message}", vendor_code=code, retry_after=retry_after)
+
+
+def _endpoint(method: str, path: str) -> str:
+    # Visma counts 600/min per client and endpoint: the first path segment names the endpoint.
+    return f"{method} {path.strip('/').split('/')[0].split('?')[0]}"
+
+
+_http_by_url: dict[str, VendorHttp] = {}
+
+
+def vendor_http(provider: Provider) -> VendorHttp:
+    """One pooled client per process and API URL, its rate share = vendor limit / worker concurrency."""
+    http = _http_by_url.get(provider.api_url)
+    if http is None:
+        settings = get_settings()
+        rate = None
+        if provider.rate_limit:
+            rate = provider.rate_limit.requests / provider.rate_limit.per_seconds / max(settings.worker_concurrency, 1)
+        http = _http_by_url[provider.api_url] = VendorHttp(
+            vendor="eAccounting", base_url=provider.api_url.rstrip("/") + "/",
+            timeout=settings.vendor_timeout_seconds, describe_error=describe_error,
+            rate_per_second=rate, endpoint_of=_endpoint,
+        )
+    return http
+
+
+class VismaEAccountingConnector:
+    vendor = "visma_eaccounting"
+
+    def __init__(self, http: VendorHttp, tokens: TokenSource):
+        self.http = http
+        self.tokens = tokens
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, *, creates: bool = False, headers_extra: dict[str, str] | None = None,
+              **kw: Any) -> Any:
+        path = path.lstrip("/")
+        extra = headers_extra or {}
+        try:
+            response = self.http.request(method, path, headers={**self._auth(), **extra}, creates=creates, **kw)
+        except Unauthenticated:
+            # The token was revoked or expired early: refresh once, then let errors surface.
+            response = self.http.request(method, path, headers={**self._auth(force=True), **extra},
+                                         creates=creates, **kw)
+        return response.json() if response.content else None
+
+    def _auth(self, force: bool = False) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens.access_token(force_refresh=force)}"}
+
+    def _pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        page = 1
+        while True:
+            body = self._call("GET", path, params={**(params or {}), "$page": page, "$pagesize": PAGE_SIZE})
+            yield from field(body, "Data") or []
+            meta = field(body, "Meta") or {}
+            if page >= int(field(meta, "TotalNumberOfPages", 1) or 1):
+                return
+            page += 1
+
+    # --- protocol -------------------------------------------------------------------------------
+    def check(self) -> ConnectionCheck:
+        settings = self._call("GET", "companysettings")
+        return ConnectionCheck(ok=True, company_name=field(settings or {}, "Name"), message="connected")
+
+    def read_catalog(self, on_date: date) -> Catalog:
+        fiscal_years = [
+            FiscalYear(id=field(fy, "Id"), start=_date(field(fy, "StartDate")), end=_date(field(fy, "EndDate")),
+                       locked=bool(field(fy, "IsLockedForAccounting", False)))
+            for fy in self._pages("fiscalyears")
+        ]
+        vat_codes = [
+            VatCode(id=field(v, "Id"), code=str(field(v, "Code") or ""), description=field(v, "Description") or "",
+                    rate=_percent(field(v, "VatRate")))
+            for v in self._pages("vatcodes")
+        ]
+        accounts: dict[str, list[Account]] = {}
+        for fy in fiscal_years:
+            # The years the setup can book into: the one around on_date and its neighbours.
+            if abs(fy.start.year - on_date.year) > 1:
+                continue
+            accounts[fy.id] = [
+                Account(number=str(field(a, "Number")), name=field(a, "Name") or "",
+                        active=bool(field(a, "IsActive", True)), vat_code_id=field(a, "VatCodeId"))
+                for a in self._pages(f"accounts/{fy.id}")
+            ]
+        company = field(self._call("GET", "companysettings") or {}, "Name")
+        return Catalog(company_name=company, fiscal_years=fiscal_years, accounts=accounts, vat_codes=vat_codes)
+
+    def book(self, voucher: Voucher, attachment: AttachmentFile | None, checkpoints: Checkpoints) -> BookingReceipt:
+        attachment_id = checkpoints.get(ATTACHMENT_ID)
+        if attachment is not None and attachment_id is None:
+            created = self._call("POST", "attachments", json={
+                "ContentType": attachment.content_type,
+                "FileName": attachment.file_name,
+                "Data": base64.b64encode(attachment.content).decode(),
+            })
+            attachment_id = field(created, "Id")
+            checkpoints.save(ATTACHMENT_ID, attachment_id)
+
+        voucher_id = checkpoints.get(VOUCHER_ID)
+        if voucher_id is None:
+            checkpoints.save(SUBMITTED, datetime.utcnow().isoformat())
+            params = {"useAutomaticVatCalculation": "false", "useDefaultVatCodes": "false",
+                      "useDefaultVoucherSeries": "true" if not voucher.series else "false"}
+            created = self._call("POST", "vouchers", creates=True, params=params,
+                                 content=exact_json(self._voucher_body(voucher)),
+                                 headers_extra={"Content-Type": "application/json"})
+            voucher_id = field(created, "Id")
+            checkpoints.save(VOUCHER_ID, voucher_id)
+            number = field(created, "NumberAndNumberSeries")
+            if number:
+                checkpoints.save(VOUCHER_NUMBER, number)
+
+        if attachment_id and not checkpoints.get(ATTACHMENT_LINKED):
+            self._call("POST", "attachmentlinks", json={
+                "DocumentType": DOCUMENT_TYPE_VOUCHER, "DocumentId": voucher_id, "AttachmentIds": [attachment_id],
+            })
+            checkpoints.save(ATTACHMENT_LINKED, "yes")
+        return BookingReceipt(vendor_document_id=voucher_id, vendor_document_number=checkpoints.get(VOUCHER_NUMBER))
+
+    def find_booking(self, voucher: Voucher) -> BookingReceipt | None:
+        marker = f"[{voucher.reference}]"
+        flt = f"VoucherDate eq '{voucher.voucher_date.isoformat()}'"
+        for found in self._pages("vouchers", {"$filter": flt}):
+            if marker in (field(found, "VoucherText") or ""):
+                return BookingReceipt(vendor_document_id=field(found, "Id"),
+                                      vendor_document_number=field(found, "NumberAndNumberSeries"))
+        return None
+
+    def _voucher_body(self, voucher: Voucher) -> dict[str, Any]:
+        rows = []
+        for line in voucher.lines:
+            if not line.account.isdigit():
+                raise PermanentVendorError(f"account {line.account} is not a number; eAccounting needs numeric accounts")
+            row: dict[str, Any] = {
+                "AccountNumber": int(line.account),
+                "DebitAmount": line.debit,
+                "CreditAmount": line.credit,
+                "TransactionText": line.text[:60],
+            }
+            if line.vat_code_id:
+                row["VatCodeId"] = line.vat_code_id
+            rows.append(row)
+        body: dict[str, Any] = {
+            "VoucherDate": voucher.voucher_date.isoformat(),
+            "VoucherText": voucher.text[:1000],
+            "Rows": rows,
+        }
+        if voucher.series:
+            body["NumberSeries"] = voucher.series
+        return body
+
+
+def _percent(value: Any) -> Decimal:
+    """VatRate is documented "as a percentage" but has been seen as a fraction (0.25): accept both.
+    No Nordic VAT rate lies between 0 and 1 %, so a value at or below 1 is a fraction."""
+    rate = Decimal(str(value or 0))
+    if 0 < rate <= 1:
+        rate *= 100
+    return rate.normalize()
+
+
+def _date(value: Any) -> date:
+    return date.fromisoformat(str(value)[:10])
+
+
+def build_connector(provider: Provider, tenant_id: str, connection_id: str) -> VismaEAccountingConnector:
+    return VismaEAccountingConnector(vendor_http(provider), TokenSource(provider, tenant_id, connection_id))

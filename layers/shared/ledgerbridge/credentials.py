@@ -1,0 +1,197 @@
+"""Credentials in Secrets Manager (one secret per connection) and race-free OAuth token refresh.
+
+Refresh tokens of rotating vendors are single-use: two workers refreshing with the same token
+would leave one of them, and then the connection, locked out. So a refresh happens under a
+per-connection DynamoDB lease, re-reads the secret inside the lease (someone may have refreshed
+already), and writes the new pair back *before* the access token is used.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, SecretStr
+
+from . import aws
+from .errors import CredentialRejected, NotConnected, TransientVendorError
+from .models.common import utcnow
+from .oauth.providers import Provider
+from .repositories import leases
+from .settings import get_settings
+
+
+class OAuthTokens(BaseModel):
+    kind: str = "oauth2"
+    access_token: SecretStr
+    refresh_token: SecretStr
+    expires_at: datetime
+    scope: str = ""
+
+    def fresh(self, margin_seconds: int) -> bool:
+        return self.expires_at - timedelta(seconds=margin_seconds) > utcnow()
+
+    def dump_secret(self) -> str:
+        return json.dumps({
+            "kind": self.kind, "access_token": self.access_token.get_secret_value(),
+            "refresh_token": self.refresh_token.get_secret_value(),
+            "expires_at": self.expires_at.isoformat(), "scope": self.scope,
+        })
+
+
+class AppCredentials(BaseModel):
+    client_id: str
+    client_secret: SecretStr
+
+
+def connection_secret_name(tenant_id: str, connection_id: str) -> str:
+    return get_settings().secret_name("connections", tenant_id, connection_id)
+
+
+def app_secret_name(vendor: str) -> str:
+    return get_settings().secret_name("apps", vendor)
+
+
+def _read(name: str) -> dict[str, Any] | None:
+    sm = aws.client("secretsmanager")
+    try:
+        return json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
+    except sm.exceptions.ResourceNotFoundException:
+        return None
+
+
+def write_secret(name: str, secret_string: str, *, tags: dict[str, str] | None = None) -> None:
+    sm = aws.client("secretsmanager")
+    try:
+        sm.put_secret_value(SecretId=name, SecretString=secret_string)
+    except sm.exceptions.ResourceNotFoundException:
+        sm.create_secret(Name=name, SecretString=secret_string,
+                         Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
+
+
+def delete_connection_secret(tenant_id: str, connection_id: str) -> None:
+    sm = aws.client("secretsmanager")
+    try:
+        sm.delete_secret(SecretId=connection_secret_name(tenant_id, connection_id), ForceDeleteWithoutRecovery=True)
+    except sm.exceptions.ResourceNotFoundException:
+        pass
+
+
+_app_cache: dict[str, AppCredentials] = {}
+
+
+def app_credentials(vendor: str) -> AppCredentials:
+    cached = _app_cache.get(vendor)
+    if cached is None:
+        raw = _read(app_secret_name(vendor))
+        if raw is None:
+            raise NotConnected(f"the hub has no application credentials for {vendor}; see README (deploy)")
+        cached = _app_cache[vendor] = AppCredentials.model_validate(raw)
+    return cached
+
+
+def store_tokens(tenant_id: str, connection_id: str, tokens: OAuthTokens) -> None:
+    write_secret(connection_secret_name(tenant_id, connection_id), tokens.dump_secret(),
+                 tags={"tenant_id": tenant_id, "connection_id": connection_id})
+
+
+def tokens_from_response(body: dict[str, Any], previous_refresh: str | None = None) -> OAuthTokens:
+    refresh = body.get("refresh_token") or previous_refresh
+    if not body.get("access_token") or not refresh:
+        raise CredentialRejected("the vendor's token response lacked an access or refresh token")
+    return OAuthTokens(
+        access_token=body["access_token"], refresh_token=refresh,
+        expires_at=utcnow() + timedelta(seconds=int(body.get("expires_in", 3600))),
+        scope=body.get("scope", ""),
+    )
+
+
+def token_request(provider: Provider, form: dict[str, str], timeout: float) -> dict[str, Any]:
+    """POST to the vendor's token endpoint with the hub's client credentials."""
+    app = app_credentials(provider.vendor)
+    auth = None
+    form = dict(form)
+    if provider.client_auth == "basic":
+        auth = (app.client_id, app.client_secret.get_secret_value())
+    else:
+        form.update(client_id=app.client_id, client_secret=app.client_secret.get_secret_value())
+    try:
+        response = httpx.post(provider.token_url, data=form, auth=auth, timeout=timeout,
+                              headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise TransientVendorError(f"{provider.display_name} identity server unreachable: {type(exc).__name__}") from exc
+    if response.status_code >= 500 or response.status_code == 429:
+        raise TransientVendorError(f"{provider.display_name} identity server error {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code >= 400:
+        error = body.get("error", f"http {response.status_code}")
+        raise CredentialRejected(
+            f"{provider.display_name} refused the authorization ({error}); connect the account again"
+        )
+    return body
+
+
+class TokenSource:
+    """Hands out a valid access token for one connection, refreshing under a lease when needed."""
+
+    _cache: dict[str, OAuthTokens] = {}
+    _cache_lock = threading.Lock()
+
+    def __init__(self, provider: Provider, tenant_id: str, connection_id: str):
+        self.provider = provider
+        self.tenant_id = tenant_id
+        self.connection_id = connection_id
+        self.secret_name = connection_secret_name(tenant_id, connection_id)
+        self.refreshes = 0
+
+    def _load(self) -> OAuthTokens:
+        raw = _read(self.secret_name)
+        if raw is None:
+            raise NotConnected("the connection is not connected; press connect first")
+        return OAuthTokens.model_validate(raw)
+
+    def access_token(self, *, force_refresh: bool = False) -> str:
+        margin = self.provider.refresh_margin_seconds
+        cached = self._cache.get(self.secret_name)
+        if cached and not force_refresh and cached.fresh(margin):
+            return cached.access_token.get_secret_value()
+        tokens = self._load()
+        stale_access = cached.access_token.get_secret_value() if (force_refresh and cached) else None
+        if tokens.fresh(margin) and tokens.access_token.get_secret_value() != stale_access:
+            self._remember(tokens)
+            return tokens.access_token.get_secret_value()
+        with leases.held(f"token-refresh#{self.secret_name}", seconds=30, wait=25):
+            # Inside the lease: whoever held it before us may have refreshed already.
+            tokens = self._load()
+            if tokens.fresh(margin) and tokens.access_token.get_secret_value() != stale_access:
+                self._remember(tokens)
+                return tokens.access_token.get_secret_value()
+            body = token_request(
+                self.provider,
+                {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value()},
+                timeout=get_settings().vendor_timeout_seconds,
+            )
+            new_tokens = tokens_from_response(body, previous_refresh=(
+                None if self.provider.refresh_token_rotates else tokens.refresh_token.get_secret_value()))
+            # Written back before use: if we died after this, the next worker has the live token.
+            store_tokens(self.tenant_id, self.connection_id, new_tokens)
+            self.refreshes += 1
+        self._remember(new_tokens)
+        return new_tokens.access_token.get_secret_value()
+
+    def _remember(self, tokens: OAuthTokens) -> None:
+        with self._cache_lock:
+            self._cache[self.secret_name] = tokens
+
+    @classmethod
+    def forget_all(cls) -> None:
+        with cls._cache_lock:
+            cls._cache.clear()
+        _app_cache.clear()
+
+

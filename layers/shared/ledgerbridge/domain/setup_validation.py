@@ -1,0 +1,58 @@
+"""Check an account setup against what the customer's accounting system actually has."""
+from __future__ import annotations
+
+from datetime import date
+
+from ..connectors.base import Catalog
+from ..errors import ValidationFailed
+from ..models.connection import AccountSetup, MappingKind
+
+
+def validate_account_setup(setup: AccountSetup, catalog: Catalog, dates: list[date]) -> AccountSetup:
+    """Return the setup with vendor VAT code ids resolved, or raise naming every offending row.
+
+    ``dates`` are the booking dates the setup must work for (from-date and today): every mapped
+    account must exist and be active in each fiscal year covering one of them.
+    """
+    problems: list[dict] = []
+    fiscal_years = []
+    for day in sorted(set(dates)):
+        fiscal_year = catalog.fiscal_year_for(day)
+        if fiscal_year is None:
+            problems.append({"row": "fiscal_year", "message": f"no fiscal year covers {day.isoformat()}"})
+        elif fiscal_year not in fiscal_years:
+            fiscal_years.append(fiscal_year)
+
+    vat_by_code = {vat.code: vat for vat in catalog.vat_codes}
+    resolved_rows = []
+    for row in setup.rows:
+        for fiscal_year in fiscal_years:
+            accounts = {account.number: account for account in catalog.accounts.get(fiscal_year.id, [])}
+            account = accounts.get(row.account)
+            year = fiscal_year.start.year if fiscal_year.start.year == fiscal_year.end.year else (
+                f"{fiscal_year.start.isoformat()}–{fiscal_year.end.isoformat()}")
+            if account is None:
+                problems.append({"row": row.row_id,
+                                 "message": f"account {row.account} does not exist in fiscal year {year}"})
+            elif not account.active:
+                problems.append({"row": row.row_id, "message": f"account {row.account} is inactive in fiscal year {year}"})
+        vat_code_id = None
+        if row.vat_code:
+            vat = vat_by_code.get(row.vat_code)
+            if vat is None:
+                problems.append({"row": row.row_id, "message": f"VAT code {row.vat_code} does not exist"})
+            else:
+                vat_code_id = vat.id
+                if row.kind == MappingKind.SALES and row.vat_rate is not None and vat.rate != row.vat_rate:
+                    problems.append({"row": row.row_id, "message": (
+                        f"VAT code {row.vat_code} is {format(vat.rate.normalize(), 'f')}% "
+                        f"but the sales row is at {format(row.vat_rate.normalize(), 'f')}%")})
+        resolved_rows.append(row.model_copy(update={"vat_code_id": vat_code_id}))
+
+    if problems:
+        raise ValidationFailed(
+            f"the account setup does not match the accounting system ({len(problems)} problem(s)): "
+            + "; ".join(f"{p['row']}: {p['message']}" for p in problems),
+            details=problems,
+        )
+    return setup.model_copy(update={"rows": resolved_rows})

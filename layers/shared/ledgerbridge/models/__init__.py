@@ -1,0 +1,1 @@
+"""pydantic v2 models for everything that crosses a boundary (HTTP, SQS, DynamoDB, vendors)."""

@@ -1,0 +1,152 @@
+"""Connections (a tenant's link to one accounting system) and their settings."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from .common import utcnow
+
+
+class Frequency(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    NEVER = "never"
+
+
+class ConnectionStatus(StrEnum):
+    CREATED = "created"  # no credential yet: press "connect"
+    CONNECTED = "connected"
+    NEEDS_REAUTH = "needs_reauth"  # the vendor refused our credential; the user must connect again
+
+
+class TransferSchedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    frequency: Frequency = Frequency.DAILY
+    lookback_days: int = Field(default=7, ge=0, le=366)
+    from_date: date | None = None
+    # Local hour at which a due transfer runs (the POS closes its day before that).
+    run_at_hour: int = Field(default=4, ge=0, le=23)
+    timezone: str = "Europe/Oslo"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class MappingKind(StrEnum):
+    SALES = "sales"  # a sales category at one VAT rate -> revenue account + VAT code
+    PAYMENT = "payment"  # a payment method -> clearing/bank/cash account
+    VAT = "vat"  # a VAT rate -> output VAT account
+    ROUNDING = "rounding"  # cash rounding and cent differences
+
+
+class MappingRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: MappingKind
+    # sales: the category name; payment: the method; vat: the rate ("25"); rounding: "".
+    key: Annotated[str, StringConstraints(max_length=64, strip_whitespace=True)] = ""
+    vat_rate: Decimal | None = Field(default=None, ge=0, le=100, description="sales rows: the VAT rate")
+    account: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")]
+    vat_code: Annotated[str, StringConstraints(max_length=32)] | None = None
+    # Filled in when the setup is validated against the vendor: the vendor's id for vat_code.
+    vat_code_id: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "MappingRow":
+        if self.kind == MappingKind.SALES:
+            if not self.key or self.vat_rate is None:
+                raise ValueError("a sales row needs key (category) and vat_rate")
+            if not self.vat_code:
+                raise ValueError(f"sales row '{self.key}' needs a vat_code")
+        elif self.kind in (MappingKind.PAYMENT, MappingKind.VAT) and not self.key:
+            raise ValueError(f"a {self.kind.value} row needs key")
+        return self
+
+    @property
+    def row_id(self) -> str:
+        if self.kind == MappingKind.SALES:
+            return f"sales:{self.key}@{format(self.vat_rate.normalize(), 'f')}"
+        if self.kind == MappingKind.VAT:
+            return f"vat:{format(Decimal(self.key).normalize(), 'f')}"
+        if self.kind == MappingKind.ROUNDING:
+            return "rounding"
+        return f"{self.kind.value}:{self.key}"
+
+
+class AccountSetup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[MappingRow] = Field(min_length=1, max_length=1000)
+    voucher_series: Annotated[str, StringConstraints(max_length=10)] | None = None
+    validated_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _unique_rows(self) -> "AccountSetup":
+        ids = [row.row_id for row in self.rows]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"rows repeat: {', '.join(repeated)}")
+        if MappingKind.ROUNDING not in {row.kind for row in self.rows}:
+            raise ValueError("the setup needs a rounding row (account for cash rounding and cent differences)")
+        return self
+
+    def index(self) -> dict[str, MappingRow]:
+        return {row.row_id: row for row in self.rows}
+
+
+class Connection(BaseModel):
+    tenant_id: str
+    connection_id: str
+    vendor: str
+    name: str
+    status: ConnectionStatus = ConnectionStatus.CREATED
+    schedule: TransferSchedule = Field(default_factory=TransferSchedule)
+    account_setup: AccountSetup | None = None
+    vendor_company: str | None = None
+    status_reason: str | None = None
+    next_run_at: datetime | None = None
+    last_run_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConnectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vendor: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    schedule: TransferSchedule = Field(default_factory=TransferSchedule)
+
+
+class ConnectionView(BaseModel):
+    """What the API shows of a connection: never any credential."""
+
+    connection_id: str
+    vendor: str
+    name: str
+    status: ConnectionStatus
+    status_reason: str | None
+    vendor_company: str | None
+    schedule: TransferSchedule
+    account_setup: AccountSetup | None
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, connection: Connection) -> "ConnectionView":
+        return cls.model_validate(connection.model_dump(), from_attributes=False)

@@ -1,0 +1,89 @@
+"""Export-log records: one per document version, with its state and what happened to it."""
+from __future__ import annotations
+
+from datetime import date, datetime
+import uuid
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from .common import utcnow
+
+
+class DocumentState(StrEnum):
+    WAITING = "waiting"  # accepted, not yet booked (not due, or retrying)
+    BOOKING = "booking"  # a worker holds it; the vendor may have been contacted
+    BOOKED = "booked"
+    FAILED = "failed"  # stopped with a reason a bookkeeper can act on; replayable
+    SUPERSEDED = "superseded"  # replaced by a newer version before it was booked
+    REJECTED = "rejected"  # refused at the door (invalid input); nothing to book
+
+
+class DocumentRecord(BaseModel):
+    tenant_id: str
+    connection_id: str
+    document_id: str
+    version: int = 1
+    kind: str = "daily_settlement"
+    business_date: date
+    content_hash: str
+    state: DocumentState = DocumentState.WAITING
+    reason: str | None = None
+    gross_total: str | None = None
+    currency: str = "NOK"
+    vendor_document_id: str | None = None
+    vendor_document_number: str | None = None
+    attempts: int = 0
+    # Failed only because retries ran out (vendor down): a DLQ redrive may take it up again.
+    failure_transient: bool = False
+    # Vendor-specific checkpoints of a booking in progress (attachment id, voucher id, ...).
+    progress: dict[str, str] = Field(default_factory=dict)
+    payload_key: str
+    received_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    booked_at: datetime | None = None
+    booking_lease: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """Our reference, written into the vendor document so a retry can find what we booked."""
+        import hashlib
+
+        digest = hashlib.sha256(
+            f"{self.tenant_id}/{self.connection_id}/{self.document_id}/{self.version}".encode()
+        ).hexdigest()
+        return f"LB-{digest[:16]}"
+
+
+class DocumentView(BaseModel):
+    document_id: str
+    version: int
+    kind: str
+    business_date: date
+    state: DocumentState
+    reason: str | None
+    gross_total: str | None
+    currency: str
+    vendor_document_id: str | None
+    vendor_document_number: str | None
+    attempts: int
+    reference: str
+    received_at: datetime
+    updated_at: datetime
+    booked_at: datetime | None
+
+    @classmethod
+    def of(cls, record: DocumentRecord) -> "DocumentView":
+        return cls(**record.model_dump(), reference=record.reference)
+
+
+class TransferJob(BaseModel):
+    """The SQS message body: book one document version. ``job_id`` keys idempotency per message."""
+
+    job_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    tenant_id: str
+    connection_id: str
+    document_id: str
+    version: int
+    trigger: str = "schedule"  # schedule | manual | replay
+    requested_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,57 @@
+"""Load provider definitions from providers.toml (tomllib: stdlib, no YAML parser on cold start)."""
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..errors import ValidationFailed
+from ..settings import get_settings
+
+
+class RateLimit(BaseModel):
+    requests: int
+    per_seconds: float
+    per: str = "endpoint"
+
+
+class Provider(BaseModel):
+    vendor: str
+    display_name: str
+    auth_mode: str
+    authorize_url: str | None = None
+    token_url: str | None = None
+    api_url: str
+    scopes: list[str] = Field(default_factory=list)
+    scope_separator: str = " "
+    client_auth: str = "basic"
+    pkce: bool = False
+    refresh_token_rotates: bool = False
+    access_token_ttl_seconds: int = 3600
+    refresh_margin_seconds: int = 300
+    authorize_params: dict[str, str] = Field(default_factory=dict)
+    rate_limit: RateLimit | None = None
+
+
+@lru_cache(maxsize=1)
+def _raw() -> dict[str, Any]:
+    return tomllib.loads((Path(__file__).with_name("providers.toml")).read_text())
+
+
+def provider(vendor: str) -> Provider:
+    raw = _raw().get(vendor)
+    if raw is None:
+        raise ValidationFailed(f"unknown vendor {vendor!r}; known: {', '.join(sorted(_raw()))}")
+    data = dict(raw, vendor=vendor)
+    overrides = get_settings().vendor_urls
+    for field in ("authorize_url", "token_url", "api_url"):
+        if f"{vendor}.{field}" in overrides:
+            data[field] = overrides[f"{vendor}.{field}"]
+    return Provider.model_validate(data)
+
+
+def known_vendors() -> list[str]:
+    return sorted(_raw())

@@ -1,0 +1,306 @@
+"""Documents table = the export log.
+
+pk ``{tenant}#{connection}``, sk ``{document_id}#{version:06d}``; GSIs ``by_date`` (pk, date_key)
+and ``by_state`` (state_pk, date_key) serve the log's filters and the scheduler's window
+queries without scans. State changes are conditional writes fenced by the booking lease, so a
+stale worker can never overwrite the outcome of a newer one.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date
+from typing import Any
+
+from ..errors import Conflict, NotFound
+from ..models.common import utcnow
+from ..models.documents import DocumentRecord, DocumentState
+from ..settings import get_settings
+from .dynamo import ddb, from_item, is_conditional_failure, query_all, to_item, values
+
+
+def partition(tenant_id: str, connection_id: str) -> str:
+    return f"{tenant_id}#{connection_id}"
+
+
+def _sort_key(document_id: str, version: int) -> str:
+    return f"{document_id}#{version:06d}"
+
+
+def _date_key(record: DocumentRecord) -> str:
+    return f"{record.business_date.isoformat()}#{record.document_id}#{record.version:06d}"
+
+
+def _state_pk(tenant_id: str, connection_id: str, state: DocumentState | str) -> str:
+    return f"{tenant_id}#{connection_id}#{DocumentState(state).value}"
+
+
+def _key(tenant_id: str, connection_id: str, document_id: str, version: int) -> dict:
+    return values({"pk": partition(tenant_id, connection_id), "sk": _sort_key(document_id, version)})
+
+
+def _to_item(record: DocumentRecord) -> dict:
+    data = record.model_dump(mode="json")
+    data.update(
+        pk=partition(record.tenant_id, record.connection_id),
+        sk=_sort_key(record.document_id, record.version),
+        date_key=_date_key(record),
+        state_pk=_state_pk(record.tenant_id, record.connection_id, record.state),
+    )
+    return to_item(data)
+
+
+def _from_item(item: dict) -> DocumentRecord:
+    return _from_data(from_item(item))
+
+
+def _from_data(data: dict) -> DocumentRecord:
+    for name in ("pk", "sk", "date_key", "state_pk", "expires_at"):
+        data.pop(name, None)
+    for name in ("version", "attempts"):
+        if name in data:
+            data[name] = int(data[name])
+    return DocumentRecord.model_validate(data)
+
+
+def _table() -> str:
+    return get_settings().documents_table
+
+
+def create(record: DocumentRecord, *, supersedes: DocumentRecord | None = None) -> None:
+    """Insert a new version; when it supersedes an unbooked one, both change in one transaction."""
+    put = {"Put": {"TableName": _table(), "Item": _to_item(record),
+                   "ConditionExpression": "attribute_not_exists(sk)"}}
+    if supersedes is None:
+        try:
+            ddb().put_item(TableName=_table(), Item=put["Put"]["Item"],
+                           ConditionExpression="attribute_not_exists(sk)")
+        except Exception as exc:
+            if is_conditional_failure(exc):
+                raise Conflict(f"document {record.document_id} version {record.version} already exists") from exc
+            raise
+        return
+    old_key = _key(supersedes.tenant_id, supersedes.connection_id, supersedes.document_id, supersedes.version)
+    try:
+        ddb().transact_write_items(TransactItems=[
+            put,
+            {"Update": {
+                "TableName": _table(), "Key": old_key,
+                "UpdateExpression": "SET #s = :sup, state_pk = :spk, reason = :r, updated_at = :now",
+                "ConditionExpression": "#s IN (:waiting, :failed)",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": values({
+                    ":sup": DocumentState.SUPERSEDED.value,
+                    ":spk": _state_pk(supersedes.tenant_id, supersedes.connection_id, DocumentState.SUPERSEDED),
+                    ":r": f"replaced by version {record.version}",
+                    ":now": utcnow().isoformat(),
+                    ":waiting": DocumentState.WAITING.value, ":failed": DocumentState.FAILED.value,
+                }),
+            }},
+        ])
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            raise Conflict(
+                f"document {supersedes.document_id} changed state while being replaced; it may be booking now"
+            ) from exc
+        raise
+
+
+def latest(tenant_id: str, connection_id: str, document_id: str) -> DocumentRecord | None:
+    page = ddb().query(
+        TableName=_table(),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues=values({":pk": partition(tenant_id, connection_id), ":prefix": f"{document_id}#"}),
+        ScanIndexForward=False,
+        Limit=1,
+        ConsistentRead=True,
+    )
+    items = page.get("Items", [])
+    return _from_item(items[0]) if items else None
+
+
+def get(tenant_id: str, connection_id: str, document_id: str, version: int) -> DocumentRecord:
+    item = ddb().get_item(TableName=_table(), Key=_key(tenant_id, connection_id, document_id, version),
+                          ConsistentRead=True).get("Item")
+    if not item:
+        raise NotFound(f"document {document_id} version {version} not found")
+    return _from_item(item)
+
+
+def in_window(tenant_id: str, connection_id: str, state: DocumentState, start: date, end: date) -> list[DocumentRecord]:
+    items = query_all(
+        TableName=_table(),
+        IndexName="by_state",
+        KeyConditionExpression="state_pk = :spk AND date_key BETWEEN :a AND :b",
+        ExpressionAttributeValues=values({
+            ":spk": _state_pk(tenant_id, connection_id, state),
+            ":a": start.isoformat(),
+            ":b": end.isoformat() + "#\uffff",
+        }),
+    )
+    return [_from_data(i) for i in items]
+
+
+def page(
+    tenant_id: str,
+    connection_id: str,
+    *,
+    state: DocumentState | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[DocumentRecord], str | None]:
+    """One page of the export log, newest business date first."""
+    low = (date_from.isoformat() if date_from else "0000-00-00")
+    high = (date_to.isoformat() if date_to else "9999-99-99") + "#\uffff"
+    if state is None:
+        index, key_name, key_value = "by_date", "pk", partition(tenant_id, connection_id)
+    else:
+        index, key_name, key_value = "by_state", "state_pk", _state_pk(tenant_id, connection_id, state)
+    kwargs: dict[str, Any] = dict(
+        TableName=_table(), IndexName=index,
+        KeyConditionExpression=f"{key_name} = :k AND date_key BETWEEN :a AND :b",
+        ExpressionAttributeValues=values({":k": key_value, ":a": low, ":b": high}),
+        ScanIndexForward=False, Limit=limit,
+    )
+    if cursor:
+        start_key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        # The cursor must not let one tenant page into another's partition.
+        if start_key.get(key_name, {}).get("S") != key_value:
+            raise NotFound("invalid cursor")
+        kwargs["ExclusiveStartKey"] = start_key
+    response = ddb().query(**kwargs)
+    records = [_from_item(i) for i in response.get("Items", [])]
+    last = response.get("LastEvaluatedKey")
+    next_cursor = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
+    return records, next_cursor
+
+
+# --- state transitions ---------------------------------------------------------------------------
+
+_CLAIMABLE = (DocumentState.WAITING.value, DocumentState.BOOKING.value)
+
+
+def claim(record: DocumentRecord, lease: str) -> DocumentRecord | None:
+    """Take the document for booking; None when it is booked, failed or superseded meanwhile."""
+    now = utcnow().isoformat()
+    try:
+        response = ddb().update_item(
+            TableName=_table(),
+            Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+            UpdateExpression="SET #s = :booking, state_pk = :spk, booking_lease = :lease, updated_at = :now "
+                             "ADD attempts :one",
+            # A transiently failed document (retries ran out) is claimable again: that is a DLQ redrive.
+            ConditionExpression="#s IN (:w, :b) OR (#s = :f AND failure_transient = :yes)",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values({
+                ":booking": DocumentState.BOOKING.value,
+                ":spk": _state_pk(record.tenant_id, record.connection_id, DocumentState.BOOKING),
+                ":lease": lease, ":now": now, ":one": 1, ":w": _CLAIMABLE[0], ":b": _CLAIMABLE[1],
+                ":f": DocumentState.FAILED.value, ":yes": True,
+            }),
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return None
+        raise
+    return _from_item(response["Attributes"])
+
+
+def _fenced_update(record: DocumentRecord, lease: str, expression: str, names: dict, vals: dict) -> None:
+    kwargs: dict[str, Any] = dict(
+        TableName=_table(),
+        Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+        UpdateExpression=expression,
+        ConditionExpression="booking_lease = :lease",
+        ExpressionAttributeValues=values({**vals, ":lease": lease}),
+    )
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    try:
+        ddb().update_item(**kwargs)
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            raise LeaseLost(f"document {record.document_id} was taken over by another worker") from exc
+        raise
+
+
+class LeaseLost(Exception):
+    """Another worker claimed the document after us; our writes must stop."""
+
+
+def save_progress(record: DocumentRecord, lease: str, key: str, value: str) -> None:
+    _fenced_update(record, lease, "SET progress.#k = :v, updated_at = :now", {"#k": key},
+                   {":v": value, ":now": utcnow().isoformat()})
+
+
+def clear_progress(record: DocumentRecord, lease: str, key: str) -> None:
+    _fenced_update(record, lease, "REMOVE progress.#k SET updated_at = :now", {"#k": key},
+                   {":now": utcnow().isoformat()})
+
+
+def finish(record: DocumentRecord, lease: str, state: DocumentState, *, reason: str | None = None,
+           vendor_document_id: str | None = None, vendor_document_number: str | None = None,
+           failure_transient: bool = False) -> None:
+    now = utcnow().isoformat()
+    sets = ["#s = :s", "state_pk = :spk", "updated_at = :now", "reason = :r", "failure_transient = :ft"]
+    vals: dict[str, Any] = {
+        ":s": state.value, ":spk": _state_pk(record.tenant_id, record.connection_id, state),
+        ":now": now, ":r": reason, ":ft": failure_transient,
+    }
+    if state == DocumentState.BOOKED:
+        sets += ["booked_at = :now", "vendor_document_id = :vid", "vendor_document_number = :vno"]
+        vals[":vid"] = vendor_document_id
+        vals[":vno"] = vendor_document_number
+    _fenced_update(record, lease, "SET " + ", ".join(sets), {"#s": "state"}, vals)
+
+
+def reopen_failed(record: DocumentRecord) -> DocumentRecord:
+    """Replay: a failed document goes back to waiting (its checkpoints stay, so no double booking)."""
+    try:
+        response = ddb().update_item(
+            TableName=_table(),
+            Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+            UpdateExpression="SET #s = :w, state_pk = :spk, reason = :r, updated_at = :now, failure_transient = :no",
+            ConditionExpression="#s = :failed",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values({
+                ":w": DocumentState.WAITING.value,
+                ":spk": _state_pk(record.tenant_id, record.connection_id, DocumentState.WAITING),
+                ":r": "replay requested", ":now": utcnow().isoformat(),
+                ":failed": DocumentState.FAILED.value, ":no": False,
+            }),
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            raise Conflict(f"document {record.document_id} is not failed; only failed documents can be replayed") from exc
+        raise
+    return _from_item(response["Attributes"])
+
+
+
+REJECTED_TTL_SECONDS = 90 * 24 * 3600
+
+
+def record_rejection(tenant_id: str, connection_id: str, *, document_id: str | None, business_date: date,
+                     reason: str) -> None:
+    """Export-log entry for input refused at the door (kept 90 days)."""
+    import time
+    import uuid
+
+    now = utcnow()
+    entry_id = f"~rejected#{now.isoformat()}#{uuid.uuid4().hex[:8]}"
+    ddb().put_item(TableName=_table(), Item=to_item({
+        "pk": partition(tenant_id, connection_id),
+        "sk": entry_id,
+        "date_key": f"{business_date.isoformat()}#{entry_id}",
+        "state_pk": _state_pk(tenant_id, connection_id, DocumentState.REJECTED),
+        "tenant_id": tenant_id, "connection_id": connection_id,
+        "document_id": document_id or "(unreadable)", "version": 0, "kind": "daily_settlement",
+        "business_date": business_date.isoformat(), "content_hash": "", "state": DocumentState.REJECTED.value,
+        "reason": reason[:2000], "payload_key": "", "received_at": now.isoformat(), "updated_at": now.isoformat(),
+        "progress": {}, "expires_at": int(time.time()) + REJECTED_TTL_SECONDS,
+    }))

@@ -1,0 +1,61 @@
+"""Short leases in DynamoDB: a mutual-exclusion lock across Lambda containers (e.g. token refresh)."""
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..settings import get_settings
+from .dynamo import ddb, is_conditional_failure, to_item, values
+
+
+class LeaseBusy(Exception):
+    pass
+
+
+def try_acquire(lease_id: str, owner: str, seconds: float) -> bool:
+    now = time.time()
+    try:
+        ddb().put_item(
+            TableName=get_settings().leases_table,
+            Item=to_item({"lease_id": lease_id, "owner": owner, "expires_at": int(now + seconds) + 1,
+                          "expires_at_ms": int((now + seconds) * 1000)}),
+            ConditionExpression="attribute_not_exists(lease_id) OR expires_at_ms < :now",
+            ExpressionAttributeValues=values({":now": int(now * 1000)}),
+        )
+        return True
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def release(lease_id: str, owner: str) -> None:
+    try:
+        ddb().delete_item(
+            TableName=get_settings().leases_table,
+            Key=values({"lease_id": lease_id}),
+            ConditionExpression="#o = :o",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues=values({":o": owner}),
+        )
+    except Exception as exc:
+        if not is_conditional_failure(exc):
+            raise
+
+
+@contextmanager
+def held(lease_id: str, *, seconds: float = 30, wait: float = 20, poll: float = 0.05) -> Iterator[str]:
+    """Hold the lease for the block, waiting up to ``wait`` seconds for another holder to finish."""
+    owner = uuid.uuid4().hex
+    deadline = time.monotonic() + wait
+    while not try_acquire(lease_id, owner, seconds):
+        if time.monotonic() > deadline:
+            raise LeaseBusy(f"lease {lease_id} is held by another worker")
+        time.sleep(poll)
+        poll = min(poll * 2, 0.5)
+    try:
+        yield owner
+    finally:
+        release(lease_id, owner)

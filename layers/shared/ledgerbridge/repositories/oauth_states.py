@@ -1,0 +1,39 @@
+"""OAuth ``state`` values: bound to one connection, single-use (consumed by a conditional delete), expiring."""
+from __future__ import annotations
+
+import time
+
+from ..settings import get_settings
+from .dynamo import ddb, from_item, is_conditional_failure, to_item, values
+
+
+def put(state: str, *, tenant_id: str, connection_id: str, vendor: str, code_verifier: str | None,
+        ttl_seconds: int) -> None:
+    ddb().put_item(
+        TableName=get_settings().oauth_states_table,
+        Item=to_item({"state": state, "tenant_id": tenant_id, "connection_id": connection_id, "vendor": vendor,
+                      "code_verifier": code_verifier, "expires_at": int(time.time()) + ttl_seconds}),
+    )
+
+
+def consume(state: str) -> dict | None:
+    """Delete and return the state record; None when unknown, already used, or expired.
+
+    DynamoDB's TTL deletes lazily, so expiry is also checked here.
+    """
+    try:
+        response = ddb().delete_item(
+            TableName=get_settings().oauth_states_table,
+            Key=values({"state": state}),
+            ConditionExpression="attribute_exists(#s)",
+            ExpressionAttributeNames={"#s": "state"},
+            ReturnValues="ALL_OLD",
+        )
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return None
+        raise
+    record = from_item(response.get("Attributes", {}))
+    if not record or int(record["expires_at"]) < time.time():
+        return None
+    return record

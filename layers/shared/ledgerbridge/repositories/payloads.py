@@ -1,0 +1,20 @@
+"""Accepted documents (JSON with the PDF) in S3, so nothing accepted is ever lost."""
+from __future__ import annotations
+
+from .. import aws
+from ..settings import get_settings
+
+
+def key_for(tenant_id: str, connection_id: str, document_id: str, version: int) -> str:
+    return f"tenants/{tenant_id}/connections/{connection_id}/documents/{document_id}/v{version:06d}.json"
+
+
+def put(key: str, body: bytes) -> None:
+    aws.client("s3").put_object(
+        Bucket=get_settings().attachments_bucket, Key=key, Body=body,
+        ContentType="application/json", ServerSideEncryption="AES256",
+    )
+
+
+def get(key: str) -> bytes:
+    return aws.client("s3").get_object(Bucket=get_settings().attachments_bucket, Key=key)["Body"].read()

@@ -1,0 +1,128 @@
+"""The transfer worker's core: book one document exactly once.
+
+Exactly-once rests on three things:
+1. a claim with a fresh lease (conditional write) fences every later write of this attempt;
+2. checkpoints persisted around each vendor step, SUBMITTED written before the creating call;
+3. after SUBMITTED without a recorded vendor id, the vendor is searched for our reference and
+   the post is repeated only when the search proves absence. A failed search is a transient
+   error: we would rather wait than risk a second voucher.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
+
+from ..connectors import registry
+from ..connectors.base import SUBMITTED, VENDOR_DOCUMENT_ID, VENDOR_DOCUMENT_NUMBER, AttachmentFile
+from ..domain.vouchers import build_settlement_voucher
+from ..errors import CredentialRejected, NotConnected, PermanentVendorError, TransientVendorError
+from ..models.connection import ConnectionStatus
+from ..models.documents import DocumentRecord, DocumentState, TransferJob
+from ..models.settlement import Settlement
+from ..repositories import connections as connection_store
+from ..repositories import documents, payloads
+from ..repositories.documents import LeaseLost
+from ..repositories.leases import LeaseBusy
+from . import connections
+
+logger = Logger(child=True)
+
+
+class RetryLater(Exception):
+    """Put the job back on the queue; ``delay`` is the vendor's hint, if any."""
+
+    def __init__(self, reason: str, delay: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
+@dataclass
+class DocumentCheckpoints:
+    record: DocumentRecord
+    lease: str
+
+    def get(self, key: str) -> str | None:
+        return self.record.progress.get(key)
+
+    def save(self, key: str, value: str) -> None:
+        documents.save_progress(self.record, self.lease, key, value)
+        self.record.progress[key] = value
+
+    def clear(self, key: str) -> None:
+        documents.clear_progress(self.record, self.lease, key)
+        self.record.progress.pop(key, None)
+
+
+def book_document(job: TransferJob, *, final_attempt: bool = False) -> dict:
+    """Book the job's document. Returns the outcome; raises RetryLater for transient failures."""
+    record = documents.get(job.tenant_id, job.connection_id, job.document_id, job.version)
+    if record.state in (DocumentState.BOOKED, DocumentState.SUPERSEDED, DocumentState.REJECTED) or (
+        record.state == DocumentState.FAILED and not record.failure_transient
+    ):
+        return {"outcome": "skipped", "state": record.state.value}
+
+    connection = connection_store.get(job.tenant_id, job.connection_id)
+    if connection.status != ConnectionStatus.CONNECTED or connection.account_setup is None:
+        # Not the document's fault: it stays waiting and the next run after the fix picks it up.
+        return {"outcome": "deferred", "reason": connection.status_reason or "connection not ready"}
+
+    lease = uuid.uuid4().hex
+    claimed = documents.claim(record, lease)
+    if claimed is None:
+        return {"outcome": "skipped", "state": "taken"}
+    checkpoints = DocumentCheckpoints(claimed, lease)
+
+    try:
+        settlement = Settlement.model_validate_json(payloads.get(claimed.payload_key))
+        voucher = build_settlement_voucher(settlement, connection.account_setup, reference=claimed.reference)
+        attachment = None
+        if settlement.attachment is not None:
+            attachment = AttachmentFile(settlement.attachment.file_name, settlement.attachment.content_type,
+                                        settlement.attachment.content())
+        connector = registry.connector_for(connection.vendor, job.tenant_id, job.connection_id)
+
+        if checkpoints.get(SUBMITTED) and not checkpoints.get(VENDOR_DOCUMENT_ID):
+            # An earlier attempt sent the voucher and never learned the answer.
+            found = connector.find_booking(voucher)
+            if found is not None:
+                logger.info("found earlier booking at vendor", extra={"document_id": job.document_id,
+                                                                       "vendor_document_id": found.vendor_document_id})
+                checkpoints.save(VENDOR_DOCUMENT_ID, found.vendor_document_id)
+                if found.vendor_document_number:
+                    checkpoints.save(VENDOR_DOCUMENT_NUMBER, found.vendor_document_number)
+            else:
+                checkpoints.clear(SUBMITTED)
+
+        receipt = connector.book(voucher, attachment, checkpoints)
+        documents.finish(claimed, lease, DocumentState.BOOKED, vendor_document_id=receipt.vendor_document_id,
+                         vendor_document_number=receipt.vendor_document_number)
+        return {"outcome": "booked", "vendor_document_id": receipt.vendor_document_id,
+                "vendor_document_number": receipt.vendor_document_number}
+    except LeaseLost:
+        return {"outcome": "skipped", "state": "taken over"}
+    except (CredentialRejected, NotConnected) as exc:
+        connections.mark_needs_reauth(job.tenant_id, job.connection_id, exc.message)
+        documents.finish(claimed, lease, DocumentState.WAITING,
+                         reason=f"waiting for the connection: {exc.message}")
+        return {"outcome": "deferred", "reason": exc.message}
+    except PermanentVendorError as exc:
+        documents.finish(claimed, lease, DocumentState.FAILED, reason=exc.message)
+        return {"outcome": "failed", "reason": exc.message}
+    except (TransientVendorError, LeaseBusy) as exc:
+        message = getattr(exc, "message", str(exc))
+        if final_attempt:
+            documents.finish(claimed, lease, DocumentState.FAILED, failure_transient=True, reason=(
+                f"gave up after {claimed.attempts} attempts: {message}; it is in the dead-letter queue — "
+                f"redrive it or replay it when the vendor is back"))
+        else:
+            documents.finish(claimed, lease, DocumentState.WAITING,
+                             reason=f"retrying (attempt {claimed.attempts}): {message}")
+        raise RetryLater(message, delay=getattr(exc, "retry_after", None)) from exc
+    except Exception as exc:
+        # A bug or an unknown failure: keep the document waiting (checkpoints intact) and let
+        # SQS retry and eventually dead-letter the job, rather than lose it.
+        documents.finish(claimed, lease, DocumentState.WAITING, reason=f"internal error, retrying: {type(exc).__name__}")
+        raise

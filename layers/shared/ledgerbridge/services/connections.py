@@ -1,0 +1,132 @@
+"""Creating, reading and configuring connections; account setup against the vendor's catalog."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+from ..connectors import registry
+from ..connectors.base import Catalog
+from ..credentials import delete_connection_secret
+from ..domain.schedule import next_run_after
+from ..domain.setup_validation import validate_account_setup
+from ..errors import CredentialRejected, NotConnected, ValidationFailed
+from ..models.common import utcnow
+from ..models.connection import (
+    AccountSetup,
+    Connection,
+    ConnectionCreate,
+    ConnectionStatus,
+    TransferSchedule,
+)
+from ..repositories import connections as connection_store
+
+
+def create(tenant_id: str, request: ConnectionCreate) -> Connection:
+    registry.require_supported(request.vendor)
+    now = utcnow()
+    connection = Connection(
+        tenant_id=tenant_id, connection_id=f"con_{uuid.uuid4().hex[:20]}", vendor=request.vendor,
+        name=request.name, schedule=request.schedule, created_at=now, updated_at=now,
+    )
+    connection_store.create(connection)
+    return connection
+
+
+def get(tenant_id: str, connection_id: str) -> Connection:
+    return connection_store.get(tenant_id, connection_id)
+
+
+def list_all(tenant_id: str) -> list[Connection]:
+    return connection_store.list_for_tenant(tenant_id)
+
+
+def delete(tenant_id: str, connection_id: str) -> None:
+    connection_store.get(tenant_id, connection_id)  # 404 for unknown / other tenant's
+    delete_connection_secret(tenant_id, connection_id)
+    connection_store.delete(tenant_id, connection_id)
+
+
+def update_schedule(tenant_id: str, connection_id: str, schedule: TransferSchedule,
+                    now: datetime | None = None) -> Connection:
+    connection = connection_store.get(tenant_id, connection_id)
+    connection.schedule = schedule
+    connection.next_run_at = _next_run(connection, now or utcnow())
+    connection.updated_at = utcnow()
+    connection_store.put(connection)
+    return connection
+
+
+def _next_run(connection: Connection, now: datetime) -> datetime | None:
+    # Only a connected connection with an account setup has anything to run.
+    if connection.status != ConnectionStatus.CONNECTED or connection.account_setup is None:
+        return None
+    return next_run_after(connection.schedule, now)
+
+
+def mark_connected(connection: Connection, company: str | None) -> Connection:
+    connection.status = ConnectionStatus.CONNECTED
+    connection.status_reason = None
+    connection.vendor_company = company
+    connection.next_run_at = _next_run(connection, utcnow())
+    connection.updated_at = utcnow()
+    connection_store.put(connection)
+    return connection
+
+
+def mark_needs_reauth(tenant_id: str, connection_id: str, reason: str) -> None:
+    connection = connection_store.get(tenant_id, connection_id)
+    connection.status = ConnectionStatus.NEEDS_REAUTH
+    connection.status_reason = reason
+    connection.updated_at = utcnow()
+    connection_store.put(connection)
+
+
+def _require_connected(connection: Connection) -> None:
+    if connection.status == ConnectionStatus.CREATED:
+        raise NotConnected("connect the account first (POST /connections/{id}/connect)")
+
+
+def catalog(tenant_id: str, connection_id: str, on_date: date | None = None) -> Catalog:
+    connection = connection_store.get(tenant_id, connection_id)
+    _require_connected(connection)
+    connector = registry.connector_for(connection.vendor, tenant_id, connection_id)
+    try:
+        return connector.read_catalog(on_date or utcnow().date())
+    except CredentialRejected as exc:
+        mark_needs_reauth(tenant_id, connection_id, exc.message)
+        raise NotConnected(exc.message) from exc
+
+
+def save_account_setup(tenant_id: str, connection_id: str, setup: AccountSetup) -> Connection:
+    """Validate every row against the vendor's chart and VAT codes, then store the setup."""
+    connection = connection_store.get(tenant_id, connection_id)
+    _require_connected(connection)
+    today = utcnow().date()
+    dates = [today]
+    if connection.schedule.from_date and connection.schedule.from_date < today:
+        dates.append(connection.schedule.from_date)
+    dates.append(today - timedelta(days=connection.schedule.lookback_days))
+    vendor_catalog = catalog(tenant_id, connection_id, today)
+    resolved = validate_account_setup(setup, vendor_catalog, dates)
+    resolved.validated_at = utcnow()
+    connection = connection_store.get(tenant_id, connection_id)
+    connection.account_setup = resolved
+    connection.next_run_at = _next_run(connection, utcnow())
+    connection.updated_at = utcnow()
+    connection_store.put(connection)
+    return connection
+
+
+def check(tenant_id: str, connection_id: str) -> dict:
+    """'Test integration': call the vendor with the stored credential."""
+    connection = connection_store.get(tenant_id, connection_id)
+    _require_connected(connection)
+    connector = registry.connector_for(connection.vendor, tenant_id, connection_id)
+    try:
+        result = connector.check()
+    except CredentialRejected as exc:
+        mark_needs_reauth(tenant_id, connection_id, exc.message)
+        return {"ok": False, "message": exc.message}
+    return {"ok": result.ok, "company_name": result.company_name, "message": result.message}
+
+

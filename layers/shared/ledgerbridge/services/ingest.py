@@ -1,0 +1,67 @@
+"""Document intake: validate at the door, store the payload, record it in the export log.
+
+The same document id with the same content is a harmless resend; with different content it
+is refused unless the sender explicitly supersedes an unbooked version.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import Conflict
+from ..models.documents import DocumentRecord, DocumentState
+from ..models.settlement import Settlement
+from ..repositories import connections as connection_store
+from ..repositories import documents, payloads
+
+_BOOKED_OR_BUSY = (DocumentState.BOOKED, DocumentState.BOOKING)
+
+
+@dataclass
+class IngestResult:
+    record: DocumentRecord
+    created: bool
+
+
+def ingest_settlement(tenant_id: str, connection_id: str, settlement: Settlement, *,
+                      supersede: bool = False) -> IngestResult:
+    connection = connection_store.get(tenant_id, connection_id)
+    content_hash = settlement.content_hash()
+    existing = documents.latest(tenant_id, connection_id, settlement.document_id)
+    if existing is not None:
+        if existing.content_hash == content_hash:
+            return IngestResult(existing, created=False)
+        if not supersede:
+            raise Conflict(
+                f"document {settlement.document_id} was already received with different content "
+                f"(version {existing.version}, {existing.state.value}); send it with ?supersede=true "
+                f"to replace it before it is booked"
+            )
+        if existing.state in _BOOKED_OR_BUSY:
+            booked_as = f" as voucher {existing.vendor_document_number or existing.vendor_document_id}" \
+                if existing.vendor_document_id else ""
+            raise Conflict(
+                f"document {settlement.document_id} version {existing.version} is {existing.state.value}{booked_as}; "
+                f"it cannot be replaced — book a correction in the accounting system instead"
+            )
+    version = existing.version + 1 if existing else 1
+    key = payloads.key_for(tenant_id, connection_id, settlement.document_id, version)
+    # The payload is durable in S3 before the export log says "accepted".
+    payloads.put(key, settlement.model_dump_json().encode())
+    reason = None
+    from_date = connection.schedule.from_date
+    if from_date and settlement.business_date < from_date:
+        reason = f"before the transfer from-date {from_date.isoformat()}; it is not transferred unless the from-date moves"
+    record = DocumentRecord(
+        tenant_id=tenant_id, connection_id=connection_id, document_id=settlement.document_id, version=version,
+        business_date=settlement.business_date, content_hash=content_hash, payload_key=key,
+        gross_total=f"{settlement.totals.gross:.2f}", currency=settlement.currency, reason=reason,
+    )
+    try:
+        documents.create(record, supersedes=existing if (existing and supersede) else None)
+    except Conflict:
+        # A concurrent identical send won the race: that is the same document, accepted once.
+        winner = documents.latest(tenant_id, connection_id, settlement.document_id)
+        if winner is not None and winner.content_hash == content_hash:
+            return IngestResult(winner, created=False)
+        raise
+    return IngestResult(record, created=True)

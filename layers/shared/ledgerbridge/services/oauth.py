@@ -1,0 +1,85 @@
+"""'Connect': the authorization-code flow, driven by the provider definitions in providers.toml."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from ..connectors import registry
+from ..credentials import app_credentials, store_tokens, token_request, tokens_from_response
+from ..errors import CredentialRejected, ValidationFailed, VendorError
+from ..oauth.providers import provider
+from ..repositories import connections as connection_store
+from ..repositories import oauth_states
+from ..settings import get_settings
+from . import connections
+
+
+def start(tenant_id: str, connection_id: str) -> str:
+    """Return the vendor's authorize URL with a fresh state bound to this connection."""
+    connection = connection_store.get(tenant_id, connection_id)
+    spec = provider(connection.vendor)
+    if not spec.auth_mode.startswith("oauth2"):
+        raise ValidationFailed(f"{spec.display_name} does not use OAuth; store its credential instead")
+    settings = get_settings()
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64) if spec.pkce else None
+    oauth_states.put(state, tenant_id=tenant_id, connection_id=connection_id, vendor=connection.vendor,
+                     code_verifier=verifier, ttl_seconds=settings.oauth_state_ttl_seconds)
+    params = {
+        "client_id": app_credentials(connection.vendor).client_id,
+        "redirect_uri": settings.oauth_redirect_uri,
+        "response_type": "code",
+        "scope": spec.scope_separator.join(spec.scopes),
+        "state": state,
+        **spec.authorize_params,
+    }
+    if verifier:
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        params.update(code_challenge=challenge, code_challenge_method="S256")
+    return f"{spec.authorize_url}?{urlencode(params)}"
+
+
+@dataclass
+class CallbackOutcome:
+    ok: bool
+    title: str
+    message: str
+    connection_name: str | None = None
+    status_code: int = 200
+
+
+def callback(params: dict[str, str]) -> CallbackOutcome:
+    state = params.get("state") or ""
+    record = oauth_states.consume(state) if state else None
+    if record is None:
+        return CallbackOutcome(False, "Link expired",
+                               "This sign-in link has expired or was already used. Start again from the hub.", status_code=400)
+    tenant_id, connection_id = record["tenant_id"], record["connection_id"]
+    connection = connection_store.get(tenant_id, connection_id)
+    spec = provider(connection.vendor)
+    if params.get("error"):
+        reason = f"{spec.display_name} sign-in was not completed ({params['error']})"
+        return CallbackOutcome(False, "Not connected", reason, connection.name, status_code=400)
+    code = params.get("code")
+    if not code:
+        return CallbackOutcome(False, "Not connected", "The sign-in answer carried no code.", connection.name, 400)
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": get_settings().oauth_redirect_uri}
+    if record.get("code_verifier"):
+        form["code_verifier"] = record["code_verifier"]
+    try:
+        body = token_request(spec, form, timeout=get_settings().vendor_timeout_seconds)
+        store_tokens(tenant_id, connection_id, tokens_from_response(body))
+        company = registry.connector_for(connection.vendor, tenant_id, connection_id).check().company_name
+    except CredentialRejected as exc:
+        return CallbackOutcome(False, "Not connected", exc.message, connection.name, status_code=400)
+    except VendorError as exc:
+        return CallbackOutcome(False, "Not connected",
+                               f"{spec.display_name} could not be reached ({exc.message}); try again.",
+                               connection.name, status_code=502)
+    connections.mark_connected(connection, company)
+    return CallbackOutcome(True, f"{spec.display_name} account connected",
+                           f"{spec.display_name} account connected" + (f": {company}" if company else "") + ".",
+                           connection.name)

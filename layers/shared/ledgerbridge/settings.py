@@ -1,0 +1,60 @@
+"""Typed environment settings, read once per process on first use (never at import)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LB_", extra="ignore")
+
+    stage: str = "dev"
+    aws_region: str = Field(default="eu-north-1", validation_alias="AWS_REGION")
+    # Set only in the local runtime and tests: every boto3 client then talks to moto's server.
+    aws_endpoint_url: str | None = None
+
+    tenants_table: str = "ledgerbridge-tenants"
+    connections_table: str = "ledgerbridge-connections"
+    documents_table: str = "ledgerbridge-documents"
+    oauth_states_table: str = "ledgerbridge-oauth-states"
+    leases_table: str = "ledgerbridge-leases"
+    idempotency_table: str = "ledgerbridge-idempotency"
+    transfer_queue_url: str = ""
+    attachments_bucket: str = "ledgerbridge-attachments"
+
+    # One secret per connection lives under this prefix; vendor app credentials under apps/.
+    secrets_prefix: str = "ledgerbridge"
+
+    # The public URL of GET /oauth/callback, registered at each vendor as the redirect URI.
+    oauth_redirect_uri: str = "http://127.0.0.1:8100/oauth/callback"
+    oauth_state_ttl_seconds: int = 600
+
+    # Vendor endpoint overrides (local runtime and tests point these at the simulators).
+    # Keys are "<vendor>.<endpoint>", e.g. {"visma_eaccounting.api": "http://127.0.0.1:8101/v2"}.
+    vendor_urls: dict[str, str] = Field(default_factory=dict)
+    vendor_timeout_seconds: float = 10.0
+
+    # Transfer worker: retries through SQS with exponential backoff, then the DLQ.
+    max_delivery_attempts: int = 8
+    backoff_base_seconds: int = 20
+    backoff_max_seconds: int = 900
+    # How many workers may run at once (SQS event source MaximumConcurrency); the per-process
+    # share of a vendor's rate limit is the vendor limit divided by this.
+    worker_concurrency: int = 5
+
+    default_timezone: str = "Europe/Oslo"
+
+    def secret_name(self, *parts: str) -> str:
+        return "/".join([self.secrets_prefix, self.stage, *parts])
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Tests and the local runtime change the environment; forget the cached settings."""
+    get_settings.cache_clear()

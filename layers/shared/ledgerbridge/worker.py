@@ -1,0 +1,92 @@
+"""SQS glue for the transfer worker: idempotency per message, backoff via visibility timeout,
+and the dead-letter hand-off on the last attempt."""
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+from typing import Any, Callable
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import Json
+
+from . import aws
+from .models.documents import TransferJob
+from .services.booking import RetryLater, book_document
+from .settings import get_settings
+
+logger = Logger(child=True)
+
+
+class TransferJobRecord(SqsRecordModel):
+    body: Json[TransferJob]  # type: ignore[assignment]
+
+
+idempotency_config = IdempotencyConfig(
+    event_key_jmespath="job_id",
+    # Long enough to cover SQS redeliveries of one message; a new job for the same document
+    # has a new job_id and is decided by the document's state, not by this cache.
+    expires_after_seconds=6 * 3600,
+    raise_on_no_idempotency_key=True,
+)
+
+
+@lru_cache(maxsize=1)
+def _persistence():
+    # Built on first use, not at import: it creates a boto3 client.
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    settings = get_settings()
+    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=aws.client("dynamodb"))
+
+
+@lru_cache(maxsize=2)
+def _idempotent_booker(final_attempt: bool) -> Callable[..., dict]:
+    def book(job: dict) -> dict:
+        return book_document(TransferJob.model_validate(job), final_attempt=final_attempt)
+
+    return idempotent_function(data_keyword_argument="job", persistence_store=_persistence(),
+                               config=idempotency_config)(book)
+
+
+def backoff_seconds(receive_count: int, hint: float | None) -> int:
+    settings = get_settings()
+    exponential = settings.backoff_base_seconds * (2 ** max(receive_count - 1, 0))
+    delay = max(hint or 0, exponential * (0.75 + random.random() / 2))
+    return int(min(delay, settings.backoff_max_seconds, 43_200))
+
+
+def process_record(record: TransferJobRecord) -> dict[str, Any]:
+    job = record.body
+    receive_count = int(record.attributes.ApproximateReceiveCount)
+    final_attempt = receive_count >= get_settings().max_delivery_attempts
+    # Thread-safe keys: the local runtime runs several workers in one process.
+    logger.thread_safe_append_keys(tenant_id=job.tenant_id, connection_id=job.connection_id,
+                                   document_id=job.document_id, job_id=job.job_id)
+    try:
+        outcome = _idempotent_booker(final_attempt)(job=job.model_dump(mode="json"))
+    except IdempotencyAlreadyInProgressError:
+        # The same message is being worked on by another invocation: come back later.
+        _delay(record, backoff_seconds(1, None))
+        raise
+    except RetryLater as exc:
+        if not final_attempt:
+            _delay(record, backoff_seconds(receive_count, exc.delay))
+        logger.warning("transfer will be retried", extra={"reason": exc.reason, "receive_count": receive_count,
+                                                          "final_attempt": final_attempt})
+        raise
+    logger.info("transfer processed", extra=outcome)
+    return outcome
+
+
+def _delay(record: TransferJobRecord, seconds: int) -> None:
+    """Back off by hiding the message for ``seconds``; SQS redelivers it after that."""
+    try:
+        aws.client("sqs").change_message_visibility(
+            QueueUrl=get_settings().transfer_queue_url, ReceiptHandle=record.receiptHandle,
+            VisibilityTimeout=seconds,
+        )
+    except Exception:  # the default visibility timeout still brings it back
+        logger.exception("could not change message visibility")
