@@ -4,3 +4,22 @@ AWS is moto's standalone server, vendors are the simulators, API Gateway is a sm
 gateway that reads the routes from template.yaml and calls the same Lambda handlers, and
 EventBridge + the SQS event source are local driver threads. Never deployed.
 """
+
+
+def reset_process_caches() -> None:
+    """Forget every per-process cache of the layer (settings, clients, tokens, idempotency store).
+
+    Lambda containers keep these across warm invocations; tests and the local runtime change
+    the environment underneath, so they reset them.
+    """
+    from ledgerbridge import aws, worker
+    from ledgerbridge.connectors.visma_eaccounting import connector as visma
+    from ledgerbridge.credentials import TokenSource
+    from ledgerbridge.settings import reset_settings
+
+    reset_settings()
+    aws.reset_clients()
+    TokenSource.forget_all()
+    worker._persistence.cache_clear()
+    worker._idempotent_booker.cache_clear()
+    visma._http_by_url.clear()

@@ -16,7 +16,7 @@ sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
 import boto3  # noqa: E402
 import httpx  # noqa: E402
 
-from . import aws_resources  # noqa: E402
+from . import aws_resources, reset_process_caches  # noqa: E402
 from .drivers import Schedule, SqsPoller  # noqa: E402
 from .gateway import LocalGateway  # noqa: E402
 
@@ -102,7 +102,7 @@ class DevStack:
         resource_env = aws_resources.create_all(session, moto_url, max_delivery_attempts=opts.max_delivery_attempts)
         os.environ.update(resource_env)
         self.env = {**base_env, **resource_env}
-        self._reset_process_caches()
+        reset_process_caches()
 
         self.sqs = session.client("sqs", endpoint_url=moto_url)
         self.secrets = session.client("secretsmanager", endpoint_url=moto_url)
@@ -133,16 +133,6 @@ class DevStack:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-    @staticmethod
-    def _reset_process_caches() -> None:
-        from ledgerbridge import aws
-        from ledgerbridge.credentials import TokenSource
-        from ledgerbridge.settings import reset_settings
-
-        reset_settings()
-        aws.reset_clients()
-        TokenSource.forget_all()
 
     # --- helpers for the demo, tests and benchmarks ---------------------------------------------
     @property

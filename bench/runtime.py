@@ -1,0 +1,177 @@
+"""Benchmarks 2-4: through the local runtime (DevStack) against the Visma eAccounting simulator.
+
+One DevStack per process (it sets process-wide environment variables): ``Runtime`` starts it
+once; every benchmark creates its own tenant and connection (OAuth connect in the scripted
+browser + account setup), ingests over the local API Gateway, fires the schedule with
+``stack.tick(at=next_run_at)`` and waits for ``stack.drain()``.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from datetime import date, timedelta
+
+from devstack import samples
+from devstack.drivers import SqsPoller
+from devstack.stack import REGION, DevStack, StackOptions
+
+# Daily schedule reaching far back, so that every business date used here is inside the window.
+SCHEDULE = {"frequency": "daily", "lookback_days": 60}
+USERNAME, PASSWORD = "demo@bakery.example", "demo-password"
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def business_days(n: int, series: int) -> list[tuple[date, int]]:
+    """n distinct (business date, Z-report number) pairs, dates within the last 30 days."""
+    today = date.today()
+    return [(today - timedelta(days=1 + i % 30), series * 100 + i // 30 + 1) for i in range(n)]
+
+
+class Runtime:
+    def __init__(self, worker_concurrency: int = 4):
+        self.stack = DevStack(StackOptions(worker_concurrency=worker_concurrency))
+        self.concurrency = worker_concurrency
+        self.rate_share_divisor = worker_concurrency
+        self._series = 0
+
+    def __enter__(self) -> "Runtime":
+        self.stack.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stack.stop()
+
+    # --- knobs ------------------------------------------------------------------------------------
+    def set_latency(self, ms: int) -> None:
+        # The simulator reads config.latency_ms on every /v2 and /connect/token request.
+        self.stack.simulator.config.latency_ms = ms
+
+    def set_concurrency(self, pollers: int, rate_share_divisor: int | None = None) -> None:
+        """Restart the SQS poller with ``pollers`` worker threads.
+
+        LB_WORKER_CONCURRENCY (the Lambda MaximumConcurrency) also sizes each process's share of
+        the vendor rate limit: 600/min per endpoint / LB_WORKER_CONCURRENCY. In Lambda every worker
+        is its own process; in the local runtime all worker threads share one process and so one
+        token bucket. ``rate_share_divisor`` sets the divisor independently of the thread count.
+        The pooled vendor client freezes the share when built, so it is dropped here and rebuilt
+        on next use (a private dict of the connector module: bench-only knowledge).
+        """
+        from ledgerbridge.connectors.visma_eaccounting import connector
+        from ledgerbridge.settings import reset_settings
+
+        divisor = rate_share_divisor or pollers
+        stack = self.stack
+        old = stack.poller
+        old.stop()
+        os.environ["LB_WORKER_CONCURRENCY"] = stack.env["LB_WORKER_CONCURRENCY"] = str(divisor)
+        reset_settings()
+        connector._http_by_url.clear()
+        stack.poller = SqsPoller(stack.sqs, old.queue_url, old.queue_arn, REGION, concurrency=pollers)
+        stack.poller.start()
+        self.concurrency, self.rate_share_divisor = pollers, divisor
+
+    # --- flow steps -------------------------------------------------------------------------------
+    def connection(self, tenant: str):
+        """New tenant + connected connection with the sample account setup; returns (api, connection_id)."""
+        stack = self.stack
+        api = stack.api(stack.create_tenant(tenant))
+        created = api.post("/connections", json={"vendor": "visma_eaccounting", "name": f"bench {tenant}",
+                                                 "schedule": SCHEDULE})
+        _check(created.status_code == 201, f"create connection: {created.status_code} {created.text}")
+        connection_id = created.json()["connection_id"]
+        page = stack.connect_in_browser(api, connection_id, USERNAME, PASSWORD)
+        _check(page.status_code == 200, f"OAuth callback: {page.status_code} {page.text[:300]}")
+        saved = api.put(f"/connections/{connection_id}/account-setup", json=samples.account_setup())
+        _check(saved.status_code == 200, f"account setup: {saved.status_code} {saved.text}")
+        return api, connection_id
+
+    def ingest(self, api, connection_id: str, n: int) -> dict:
+        """POST n distinct settlements (with PDF) one after another; latency of each call."""
+        self._series += 1
+        bodies = [samples.settlement(day, number) for day, number in business_days(n, self._series)]
+        latencies = []
+        started = time.perf_counter()
+        for body in bodies:
+            t0 = time.perf_counter()
+            response = api.post(f"/connections/{connection_id}/settlements", json=body)
+            latencies.append(time.perf_counter() - t0)
+            _check(response.status_code == 201, f"ingest: {response.status_code} {response.text[:300]}")
+        elapsed = time.perf_counter() - started
+        return {"n": n, "seconds": round(elapsed, 3), "requests_per_s": round(n / elapsed, 1),
+                "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+                "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+                "max_ms": round(max(latencies) * 1000, 1)}
+
+    def book(self, api, connection_id: str, n: int) -> dict:
+        """Fire the schedule at the connection's next run and wait for the queue to drain."""
+        stack = self.stack
+        vouchers_before = len(stack.simulator.vouchers())
+        failures_before = stack.poller.failures
+        next_run = api.get(f"/connections/{connection_id}").json()["next_run_at"]
+        started = time.perf_counter()
+        summary = stack.tick(at=next_run)
+        stack.drain(timeout=150)
+        elapsed = time.perf_counter() - started
+        new_vouchers = stack.simulator.vouchers()[vouchers_before:]
+        booked = _documents(api, connection_id, "booked")
+        distinct = len({v.get("VoucherText") or repr(v.get("Rows")) for v in new_vouchers})
+        check = {"jobs_enqueued": summary.get("jobs"), "new_vouchers": len(new_vouchers),
+                 "distinct_vouchers": distinct, "documents_booked": booked,
+                 "retried_messages": stack.poller.failures - failures_before}
+        check["ok"] = len(new_vouchers) == booked == distinct == n and summary.get("jobs") == n
+        return {"n": n, "seconds": round(elapsed, 3), "settlements_per_s": round(n / elapsed, 2),
+                "check": check}
+
+
+def _documents(api, connection_id: str, state: str) -> int:
+    count, cursor = 0, None
+    while True:
+        params = {"state": state, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = api.get(f"/connections/{connection_id}/documents", params=params).json()
+        count += len(page["documents"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return count
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise RuntimeError(message)
+
+
+# --- the benchmarks ---------------------------------------------------------------------------------
+
+def vendor_calls(rt: Runtime, n: int = 20) -> dict:
+    """Benchmark 2: simulator requests per endpoint per booked settlement (booking only)."""
+    rt.set_latency(0)
+    api, connection_id = rt.connection("bench-calls")
+    rt.ingest(api, connection_id, n)
+    rt.stack.simulator.reset_counts()  # after connect + account setup + ingest: count only booking
+    booked = rt.book(api, connection_id, n)
+    counts = rt.stack.simulator.request_counts()
+    per_endpoint = {k: round(v / n, 2) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+    return {"n": n, "with_pdf": True, "per_settlement": per_endpoint,
+            "total_per_settlement": round(sum(counts.values()) / n, 2), "raw_counts": counts,
+            "check": booked["check"]}
+
+
+def throughput(rt: Runtime, n: int, latency_ms: int, label: str) -> dict:
+    """Benchmarks 3-4: ingest n settlements, then time tick -> drain with the simulator latency set."""
+    rt.set_latency(latency_ms)
+    api, connection_id = rt.connection(f"bench-{label}")
+    ingest = rt.ingest(api, connection_id, n)
+    rt.stack.simulator.reset_counts()
+    booking = rt.book(api, connection_id, n)
+    vendor_requests = sum(rt.stack.simulator.request_counts().values())
+    return {"label": label, "n": n, "simulator_latency_ms": latency_ms, "worker_threads": rt.concurrency,
+            "rate_share_divisor": rt.rate_share_divisor,
+            "client_rate_cap_per_endpoint_per_s": round(600 / 60 / rt.rate_share_divisor, 2),
+            "ingest": ingest, "booking": booking,
+            "vendor_requests_per_s": round(vendor_requests / booking["seconds"], 1)}

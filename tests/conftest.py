@@ -1,0 +1,173 @@
+"""Shared fixtures: moto in-process for AWS, the Visma simulator over real HTTP, handler invocation."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+
+from devstack import aws_resources, lambdas, reset_process_caches
+from simulators.visma_eaccounting import VismaSimulator
+
+REGION = "eu-north-1"
+CLIENT_ID = "ledgerbridge-local"
+CLIENT_SECRET = "local-secret"
+REDIRECT_URI = "http://127.0.0.1:9/oauth/callback"
+
+
+@pytest.fixture(scope="session")
+def visma_server():
+    simulator = VismaSimulator()
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def visma(visma_server):
+    visma_server.reset()
+    yield visma_server
+    visma_server.clear_faults()
+
+
+@pytest.fixture
+def aws(monkeypatch, visma_server):
+    """A fresh moto account with every table, queue and bucket of template.yaml."""
+    from moto import mock_aws
+
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "LB_STAGE": "test",
+        "LB_OAUTH_REDIRECT_URI": REDIRECT_URI,
+        "LB_VENDOR_URLS": json.dumps({
+            "visma_eaccounting.authorize_url": f"{visma_server.base_url}/connect/authorize",
+            "visma_eaccounting.token_url": f"{visma_server.base_url}/connect/token",
+            "visma_eaccounting.api_url": f"{visma_server.base_url}/v2",
+        }),
+        "LB_BACKOFF_BASE_SECONDS": "0", "LB_VENDOR_TIMEOUT_SECONDS": "2",
+        "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "Ledgerbridge", "POWERTOOLS_SERVICE_NAME": "ledgerbridge",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("LB_AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        created = aws_resources.create_all(session, None, prefix="test", max_delivery_attempts=4)
+        for key, value in created.items():
+            monkeypatch.setenv(key, value)
+        reset_process_caches()
+        session.client("secretsmanager").create_secret(
+            Name="ledgerbridge/test/apps/visma_eaccounting",
+            SecretString=json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+        )
+        yield session
+    reset_process_caches()
+
+
+def api_event(method: str, path: str, *, tenant: str | None, body: Any = None, query: dict | None = None,
+              resource: str | None = None, path_params: dict | None = None, raw_body: str | None = None) -> dict:
+    """A REST API proxy event as API Gateway sends it after the authorizer ran."""
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    return {
+        "resource": resource or path, "path": path, "httpMethod": method,
+        "headers": {"Content-Type": "application/json"}, "multiValueHeaders": {},
+        "queryStringParameters": query, "multiValueQueryStringParameters": (
+            {k: [v] for k, v in query.items()} if query else None),
+        "pathParameters": path_params, "stageVariables": None,
+        "requestContext": {"resourcePath": resource or path, "httpMethod": method, "stage": "test",
+                           "requestId": str(uuid.uuid4()), "identity": {"sourceIp": "127.0.0.1"},
+                           "authorizer": {"tenantId": tenant, "principalId": tenant} if tenant else None},
+        "body": text, "isBase64Encoded": False,
+    }
+
+
+class Api:
+    """Calls the deployed handlers (management, ingest, callback) the way API Gateway would."""
+
+    ROUTES = {
+        "settlements": "IngestFunction",
+        "oauth": "OAuthCallbackFunction",
+    }
+
+    def __init__(self, tenant: str | None):
+        self.tenant = tenant
+
+    def call(self, method: str, path: str, body: Any = None, query: dict | None = None,
+             raw_body: str | None = None) -> tuple[int, Any]:
+        function = "ManagementApiFunction"
+        params: dict[str, str] = {}
+        parts = path.strip("/").split("/")
+        if parts[0] == "oauth":
+            function = "OAuthCallbackFunction"
+        elif len(parts) >= 3 and parts[2] == "settlements":
+            function = "IngestFunction"
+        if len(parts) >= 2 and parts[0] == "connections":
+            params["connection_id"] = parts[1]
+        if len(parts) >= 4 and parts[2] == "documents":
+            params["document_id"] = parts[3]
+        event = api_event(method, path, tenant=self.tenant, body=body, query=query, raw_body=raw_body,
+                          path_params=params or None)
+        result = lambdas.invoke(function, event)
+        text = result.get("body") or ""
+        try:
+            payload = json.loads(text) if text else None
+        except ValueError:
+            payload = text
+        return result["statusCode"], payload
+
+
+@pytest.fixture
+def api_for():
+    return Api
+
+
+@pytest.fixture(autouse=True)
+def _no_endpoint_leak():
+    # The local runtime sets LB_AWS_ENDPOINT_URL process-wide; tests never inherit it.
+    os.environ.pop("LB_AWS_ENDPOINT_URL", None)
+    yield
+
+
+def browser_consent(authorize_url: str, username: str = "demo@bakery.example", password: str = "demo-password",
+                    consent: str = "yes") -> dict[str, str]:
+    """Log in and consent at the simulator's identity server; return the callback's query parameters."""
+    import httpx
+
+    with httpx.Client(timeout=10, follow_redirects=False) as browser:
+        assert browser.get(authorize_url).status_code == 200
+        form = dict(httpx.URL(authorize_url).params)
+        form.update(username=username, password=password, consent=consent)
+        answer = browser.post(authorize_url.split("?")[0], data=form)
+        assert answer.status_code == 302, answer.text
+        return dict(httpx.URL(answer.headers["Location"]).params)
+
+
+def connect(api: Api, name: str = "Shop", username: str = "demo@bakery.example",
+            password: str = "demo-password", schedule: dict | None = None) -> str:
+    status, created = api.call("POST", "/connections", {"vendor": "visma_eaccounting", "name": name,
+                                                        **({"schedule": schedule} if schedule else {})})
+    assert status == 201, created
+    connection_id = created["connection_id"]
+    status, started = api.call("POST", f"/connections/{connection_id}/connect")
+    assert status == 200, started
+    params = browser_consent(started["authorize_url"], username, password)
+    status, page = api.call("GET", "/oauth/callback", query=params)
+    assert status == 200, page
+    return connection_id
+
+
+@pytest.fixture
+def connected(aws, visma):
+    """Tenant 'tenant-a' with a connected, fully set-up Visma eAccounting connection."""
+    from devstack import samples
+
+    api = Api("tenant-a")
+    connection_id = connect(api, schedule={"frequency": "daily", "lookback_days": 30})
+    status, body = api.call("PUT", f"/connections/{connection_id}/account-setup", samples.account_setup())
+    assert status == 200, body
+    return api, connection_id

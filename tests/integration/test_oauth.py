@@ -1,0 +1,87 @@
+"""Connect via OAuth against the simulator's identity server, through the deployed handlers."""
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlparse
+
+from conftest import Api, browser_consent, connect
+
+
+def _secret(session, tenant: str, connection_id: str) -> dict:
+    sm = session.client("secretsmanager")
+    return json.loads(sm.get_secret_value(SecretId=f"ledgerbridge/test/connections/{tenant}/{connection_id}")["SecretString"])
+
+
+def test_connect_stores_tokens_and_shows_connected(aws, visma, capsys):
+    api = Api("tenant-a")
+    status, created = api.call("POST", "/connections", {"vendor": "visma_eaccounting", "name": "Bakery"})
+    assert status == 201 and created["status"] == "created"
+    connection_id = created["connection_id"]
+
+    status, started = api.call("POST", f"/connections/{connection_id}/connect")
+    assert status == 200
+    query = parse_qs(urlparse(started["authorize_url"]).query)
+    assert query["client_id"] == ["ledgerbridge-local"]
+    assert query["response_type"] == ["code"]
+    assert set(query["scope"][0].split()) == {"ea:api", "offline_access", "ea:accounting"}
+    assert len(query["state"][0]) >= 32
+
+    callback = browser_consent(started["authorize_url"])
+    assert callback["state"] == query["state"][0]
+    status, page = api.call("GET", "/oauth/callback", query=callback)
+    assert status == 200
+    assert "Visma eAccounting account connected" in page and "Demo Bakery AS" in page
+
+    secret = _secret(aws, "tenant-a", connection_id)
+    assert secret["kind"] == "oauth2" and secret["access_token"] and secret["refresh_token"]
+    status, connection = api.call("GET", f"/connections/{connection_id}")
+    assert connection["status"] == "connected" and connection["vendor_company"] == "Demo Bakery AS"
+    # Tokens never leave through the API or the logs.
+    assert secret["access_token"] not in json.dumps(connection)
+    logged = capsys.readouterr()
+    for token in (secret["access_token"], secret["refresh_token"], callback["code"]):
+        assert token not in logged.out and token not in logged.err
+
+
+def test_state_is_single_use_and_bound(aws, visma):
+    api = Api("tenant-a")
+    _, created = api.call("POST", "/connections", {"vendor": "visma_eaccounting", "name": "Bakery"})
+    _, started = api.call("POST", f"/connections/{created['connection_id']}/connect")
+    callback = browser_consent(started["authorize_url"])
+    assert api.call("GET", "/oauth/callback", query=callback)[0] == 200
+    status, page = api.call("GET", "/oauth/callback", query=callback)
+    assert status == 400 and "expired or was already used" in page
+
+    forged = dict(callback, state="forged-state-value")
+    assert api.call("GET", "/oauth/callback", query=forged)[0] == 400
+
+
+def test_expired_state_is_refused(aws, visma, monkeypatch):
+    monkeypatch.setenv("LB_OAUTH_STATE_TTL_SECONDS", "-1")
+    from ledgerbridge.settings import reset_settings
+
+    reset_settings()
+    api = Api("tenant-a")
+    _, created = api.call("POST", "/connections", {"vendor": "visma_eaccounting", "name": "Bakery"})
+    _, started = api.call("POST", f"/connections/{created['connection_id']}/connect")
+    status, page = api.call("GET", "/oauth/callback", query=browser_consent(started["authorize_url"]))
+    assert status == 400 and "expired" in page
+    assert api.call("GET", f"/connections/{created['connection_id']}")[1]["status"] == "created"
+
+
+def test_declined_consent_leaves_connection_unconnected(aws, visma):
+    api = Api("tenant-a")
+    _, created = api.call("POST", "/connections", {"vendor": "visma_eaccounting", "name": "Bakery"})
+    _, started = api.call("POST", f"/connections/{created['connection_id']}/connect")
+    callback = browser_consent(started["authorize_url"], consent="no")
+    assert callback["error"] == "access_denied"
+    status, page = api.call("GET", "/oauth/callback", query=callback)
+    assert status == 400 and "access_denied" in page
+    assert api.call("GET", f"/connections/{created['connection_id']}")[1]["status"] == "created"
+
+
+def test_check_reports_company(aws, visma):
+    api = Api("tenant-a")
+    connection_id = connect(api)
+    status, result = api.call("POST", f"/connections/{connection_id}/check")
+    assert status == 200 and result == {"ok": True, "company_name": "Demo Bakery AS", "message": "connected"}
