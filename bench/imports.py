@@ -34,7 +34,8 @@ _PROBE = """
 import json, sys
 import botocore.session, httpx
 built = {"boto": [], "httpx": 0}
-_create, _init, _ainit = botocore.session.Session.create_client, httpx.Client.__init__, httpx.AsyncClient.__init__
+_create = botocore.session.Session.create_client
+_init, _ainit = httpx.Client.__init__, httpx.AsyncClient.__init__
 def create_client(self, *a, **k):
     built["boto"].append(a[0] if a else k.get("service_name"))
     return _create(self, *a, **k)
@@ -65,9 +66,10 @@ def _env(function_dir: Path | None) -> dict[str, str]:
 
 
 def _run(code: str, function_dir: Path | None) -> dict:
-    # cwd outside the repo so that nothing but PYTHONPATH decides what is importable.
-    done = subprocess.run([sys.executable, "-c", code], env=_env(function_dir), cwd=str(function_dir or LAYER),
-                          capture_output=True, text=True, timeout=120)
+    # `-c` puts the cwd first on sys.path: use a folder that is on PYTHONPATH anyway (not the repo
+    # root), so that PYTHONPATH alone decides what is importable.
+    done = subprocess.run([sys.executable, "-c", code], env=_env(function_dir),
+                          cwd=str(function_dir or LAYER), capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"import failed in {function_dir}: {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

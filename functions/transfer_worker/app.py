@@ -9,7 +9,9 @@ from ledgerbridge.worker import TransferJobRecord, idempotency_config, process_r
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS, model=TransferJobRecord)
+# A batch whose every record failed is still a partial-failure response, not an invocation
+# error: each record already set its own backoff, which a whole-batch retry would ignore.
+processor = BatchProcessor(event_type=EventType.SQS, model=TransferJobRecord, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: TransferJobRecord) -> dict:

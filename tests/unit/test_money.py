@@ -47,17 +47,17 @@ def test_to_amount_refuses_non_numbers(raw):
         to_amount(raw)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: money.py to_amount: amounts >= 1e26 make amount.quantize(CENT) raise "
-                                       "decimal.InvalidOperation (an ArithmeticError, not ValueError), so the "
-                                       "documented ValueError contract breaks and pydantic cannot turn it into a 422")
 @pytest.mark.parametrize("raw", ["1e26", "100000000000000000000000000", "1e30"])
 def test_to_amount_refuses_absurdly_large_amounts_with_value_error(raw):
     with pytest.raises(ValueError):
         to_amount(raw)
 
 
-def test_to_amount_accepts_largest_amount_that_fits_the_decimal_context():
-    assert to_amount("99999999999999999999999999") == Decimal("99999999999999999999999999.00")
+def test_to_amount_accepts_amounts_up_to_ten_trillion_and_refuses_beyond():
+    assert to_amount("9999999999999.99") == Decimal("9999999999999.99")
+    assert to_amount("-9999999999999.99") == Decimal("-9999999999999.99")
+    with pytest.raises(ValueError, match="out of range"):
+        to_amount("10000000000000.00")
 
 
 # --- round_cents -------------------------------------------------------------------------------

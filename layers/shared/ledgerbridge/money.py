@@ -7,6 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 CENT = Decimal("0.01")
+# Far above any settlement, far below where Decimal's default context stops being exact.
+MAX_AMOUNT = Decimal("1e13")
 ZERO = Decimal("0.00")
 
 
@@ -20,6 +22,8 @@ def to_amount(value: object) -> Decimal:
         raise ValueError(f"not a valid amount: {value!r}") from exc
     if not amount.is_finite():
         raise ValueError(f"not a valid amount: {value!r}")
+    if abs(amount) >= MAX_AMOUNT:
+        raise ValueError(f"amount {value} is out of range")
     if amount != amount.quantize(CENT):
         raise ValueError(f"amount {value} has more than two decimals")
     return amount.quantize(CENT)

@@ -72,8 +72,9 @@ def process_record(record: TransferJobRecord) -> dict[str, Any]:
         _delay(record, backoff_seconds(1, None))
         raise
     except RetryLater as exc:
-        if not final_attempt:
-            _delay(record, backoff_seconds(receive_count, exc.delay))
+        # On the final attempt the message is released at once: SQS then moves it to the DLQ
+        # on its next receive instead of after a full visibility timeout.
+        _delay(record, 0 if final_attempt else backoff_seconds(receive_count, exc.delay))
         logger.warning("transfer will be retried", extra={"reason": exc.reason, "receive_count": receive_count,
                                                           "final_attempt": final_attempt})
         raise

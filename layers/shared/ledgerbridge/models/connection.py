@@ -74,6 +74,13 @@ class MappingRow(BaseModel):
                 raise ValueError(f"sales row '{self.key}' needs a vat_code")
         elif self.kind in (MappingKind.PAYMENT, MappingKind.VAT) and not self.key:
             raise ValueError(f"a {self.kind.value} row needs key")
+        if self.kind == MappingKind.VAT:
+            try:
+                rate = Decimal(self.key)
+            except ArithmeticError:
+                rate = None
+            if rate is None or not rate.is_finite() or not 0 <= rate <= 100:
+                raise ValueError(f"a vat row's key is the VAT rate in percent (e.g. 25), not {self.key!r}")
         return self
 
     @property

@@ -28,6 +28,12 @@ class SalesLine(BaseModel):
     vat: Amount
     gross: Amount
 
+    @field_validator("vat_rate")
+    @classmethod
+    def _canonical_rate(cls, rate: Decimal) -> Decimal:
+        # "15", "15.00" and 15.0 are one rate: one mapping key, one content hash.
+        return Decimal(format(rate.normalize(), "f"))
+
     @model_validator(mode="after")
     def _net_plus_vat_is_gross(self) -> "SalesLine":
         if self.net + self.vat != self.gross:

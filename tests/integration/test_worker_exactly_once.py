@@ -1,0 +1,259 @@
+"""The transfer worker under duplicates, crashes, timeouts-after-commit and vendor faults.
+
+The invariant: N accepted settlements end as exactly N vouchers in eAccounting, each with
+its PDF linked once, whatever the queue and the vendor do.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from devstack import lambdas, samples
+from simulators.visma_eaccounting import Fault
+
+
+class WorkerCrash(BaseException):
+    """The Lambda process dying mid-invocation (not an exception the batch processor can catch)."""
+
+
+class QueueDriver:
+    """Plays the SQS event source: receive, invoke, delete successes; a crash loses the whole batch."""
+
+    def __init__(self, session, timeout_seconds: int = 1):
+        self.sqs = session.client("sqs")
+        import os
+
+        self.queue_url = os.environ["LB_TRANSFER_QUEUE_URL"]
+        self.dlq_url = os.environ["LB_TRANSFER_DLQ_URL"]
+        self.timeout_seconds = timeout_seconds
+        self.crashes = 0
+
+    def run(self, max_rounds: int = 200) -> None:
+        import time
+
+        idle = 0
+        for _ in range(max_rounds):
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                                AttributeNames=["All"]).get("Messages", [])
+            if not messages:
+                idle += 1
+                if idle > 3 and self._in_flight() == 0:
+                    return
+                time.sleep(0.2)
+                continue
+            idle = 0
+            event = {"Records": [{
+                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"],
+                               "SentTimestamp": "0", "SenderId": "x", "ApproximateFirstReceiveTimestamp": "0"},
+                "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-north-1:123456789012:q", "awsRegion": "eu-north-1",
+            } for m in messages]}
+            context = lambdas.LocalContext("TransferWorkerFunction", timeout_seconds=self.timeout_seconds)
+            try:
+                result = lambdas.handler("TransferWorkerFunction")(event, context)
+            except WorkerCrash:
+                self.crashes += 1
+                # Nothing was deleted; after the visibility timeout SQS delivers the batch again.
+                for m in messages:
+                    self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"],
+                                                       VisibilityTimeout=0)
+                time.sleep(self.timeout_seconds + 0.1)  # the crashed invocation's idempotency lock expires
+                continue
+            failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        raise AssertionError("the queue did not settle")
+
+    def _in_flight(self) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+    def duplicate_everything(self) -> int:
+        """Deliver every queued job twice, as SQS at-least-once delivery may."""
+        originals = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                             VisibilityTimeout=60).get("Messages", [])
+            if not batch:
+                break
+            originals += batch
+        for m in originals:
+            for _ in range(2):
+                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=m["Body"])
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        return len(originals)
+
+
+def _ingest(api, connection_id: str, days: list[date]) -> None:
+    for number, day in enumerate(days, start=1):
+        status, body = api.call("POST", f"/connections/{connection_id}/settlements", samples.settlement(day, number))
+        assert status == 201, body
+
+
+def _documents(api, connection_id: str) -> list[dict]:
+    return api.call("GET", f"/connections/{connection_id}/documents", query={"limit": "200"})[1]["documents"]
+
+
+def _assert_exactly_once(visma, api, connection_id: str, expected: int) -> None:
+    vouchers = visma.vouchers()
+    references = [json.dumps(v["VoucherText"]).split("[")[-1].split("]")[0] for v in vouchers]
+    assert len(vouchers) == expected, f"{len(vouchers)} vouchers for {expected} settlements"
+    assert len(set(references)) == expected, "no reference booked twice"
+    for voucher in vouchers:
+        assert len(voucher["Attachments"]["AttachmentIds"]) == 1, "the Z-report is linked exactly once"
+        assert sum(r["DebitAmount"] for r in voucher["Rows"]) == sum(r["CreditAmount"] for r in voucher["Rows"])
+    docs = [d for d in _documents(api, connection_id) if d["state"] != "rejected"]
+    assert len(docs) == expected and all(d["state"] == "booked" for d in docs), docs
+    assert {d["vendor_document_id"] for d in docs} == {v["Id"] for v in vouchers}
+
+
+def test_books_each_settlement_once_under_duplicates_crashes_and_timeouts(connected, visma, aws, monkeypatch):
+    monkeypatch.setenv("LB_VENDOR_TIMEOUT_SECONDS", "0.5")
+    from devstack import reset_process_caches
+    from ledgerbridge.connectors.base import VENDOR_DOCUMENT_ID
+    from ledgerbridge.models.documents import DocumentState
+    from ledgerbridge.repositories import documents
+    from ledgerbridge.services import booking
+
+    reset_process_caches()
+    api, connection_id = connected
+    today = date.today()
+    days = [today - timedelta(days=d) for d in range(1, 13)]
+    _ingest(api, connection_id, days)
+
+    # The vendor misbehaves: it commits and then times out, answers 502 after committing,
+    # throttles, and fails an attachment upload.
+    visma.add_fault(Fault("timeout_after_commit", method="POST", path_prefix="/v2/vouchers", times=2, delay_s=1.0))
+    visma.add_fault(Fault("rate_limit", method="POST", path_prefix="/v2/vouchers", times=1, retry_after=1))
+    visma.add_fault(Fault("status", method="POST", path_prefix="/v2/attachments", times=2, status=503))
+    visma.add_fault(Fault("status", method="POST", path_prefix="/v2/attachmentlinks", times=1, status=500))
+
+    # Workers die at the two worst moments: right after the vendor created the voucher, and
+    # after everything was done at the vendor but before the export log said "booked".
+    crashes = {"after_vendor_response": 2, "before_log_write": 2}
+    real_save = booking.DocumentCheckpoints.save
+    real_finish = documents.finish
+
+    def save(self, key, value):
+        if key == VENDOR_DOCUMENT_ID and crashes["after_vendor_response"] and "found" not in value:
+            crashes["after_vendor_response"] -= 1
+            raise WorkerCrash("killed after the vendor answered")
+        return real_save(self, key, value)
+
+    def finish(record, lease, state, **kw):
+        if state == DocumentState.BOOKED and crashes["before_log_write"]:
+            crashes["before_log_write"] -= 1
+            raise WorkerCrash("killed before the log write")
+        return real_finish(record, lease, state, **kw)
+
+    monkeypatch.setattr(booking.DocumentCheckpoints, "save", save)
+    monkeypatch.setattr(documents, "finish", finish)
+
+    # "Transfer now" twice: two different jobs per document, then every message delivered twice.
+    assert api.call("POST", f"/connections/{connection_id}/transfers")[1]["enqueued"] == len(days)
+    assert api.call("POST", f"/connections/{connection_id}/transfers")[1]["enqueued"] == len(days)
+    driver = QueueDriver(aws)
+    assert driver.duplicate_everything() == 2 * len(days)
+    driver.run()
+
+    assert driver.crashes == 4
+    assert crashes == {"after_vendor_response": 0, "before_log_write": 0}
+    assert not visma.state.faults, "every injected fault fired"
+    # Ambiguous outcomes (timeouts after commit, crashes after the vendor answered) were resolved
+    # by searching the vendor for our reference before any re-post.
+    assert visma.request_counts().get("GET /v2/vouchers", 0) >= 4
+    _assert_exactly_once(visma, api, connection_id, len(days))
+
+
+def test_permanent_vendor_error_fails_with_reason_and_replays_after_fix(connected, visma, aws):
+    api, connection_id = connected
+    day = date.today() - timedelta(days=1)
+    _ingest(api, connection_id, [day])
+    # The bookkeeper deletes the food account in eAccounting after the setup was saved.
+    company = visma.state.company("Demo Bakery AS")
+    fiscal_year = company.fiscal_year_for(day)
+    removed = company.accounts[fiscal_year["Id"]].pop(3011)
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    QueueDriver(aws).run()
+    failed = _documents(api, connection_id)[0]
+    assert failed["state"] == "failed"
+    assert "3011" in failed["reason"] and "fix the account setup" in failed["reason"]
+    assert visma.vouchers() == []
+
+    company.accounts[fiscal_year["Id"]][3011] = removed
+    status, _ = api.call("POST", f"/connections/{connection_id}/documents/{failed['document_id']}/replay")
+    assert status == 202
+    QueueDriver(aws).run()
+    _assert_exactly_once(visma, api, connection_id, 1)
+
+
+def test_unmapped_category_fails_before_calling_the_vendor(connected, visma, aws):
+    api, connection_id = connected
+    body = samples.settlement(date.today() - timedelta(days=1), 1, extra_category="Gavekort")
+    assert api.call("POST", f"/connections/{connection_id}/settlements", body)[0] == 201
+    visma.reset_counts()
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    QueueDriver(aws).run()
+    doc = _documents(api, connection_id)[0]
+    assert doc["state"] == "failed" and "sales category 'Gavekort' at 25% VAT" in doc["reason"]
+    assert not any(k.startswith("POST") for k in visma.request_counts())
+
+
+def test_exhausted_retries_go_to_the_dlq_and_redrive_books_once(connected, visma, aws):
+    api, connection_id = connected
+    _ingest(api, connection_id, [date.today() - timedelta(days=1)])
+    visma.add_fault(Fault("status", method="POST", path_prefix="/v2/vouchers", times=-1, status=503))
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    driver = QueueDriver(aws)
+    driver.run()
+    doc = _documents(api, connection_id)[0]
+    assert doc["state"] == "failed" and "gave up after 4 attempts" in doc["reason"]
+    dead = driver.sqs.receive_message(QueueUrl=driver.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
+    assert len(dead) == 1
+
+    # A 503 on a creating call is ambiguous: the vendor may have saved it. Every retry had to look first.
+    assert visma.vouchers() == []
+    visma.clear_faults()
+    driver.sqs.send_message(QueueUrl=driver.queue_url, MessageBody=dead[0]["Body"])  # redrive
+    driver.sqs.delete_message(QueueUrl=driver.dlq_url, ReceiptHandle=dead[0]["ReceiptHandle"])
+    driver.run()
+    _assert_exactly_once(visma, api, connection_id, 1)
+
+
+def test_not_connected_defers_without_failing(connected, visma, aws):
+    api, connection_id = connected
+    _ingest(api, connection_id, [date.today() - timedelta(days=1)])
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    from ledgerbridge.services import connections
+
+    connections.mark_needs_reauth("tenant-a", connection_id, "refresh token expired")
+    QueueDriver(aws).run()
+    doc = _documents(api, connection_id)[0]
+    assert doc["state"] == "waiting"
+    assert visma.vouchers() == []
+
+
+@pytest.mark.parametrize("days_back", [1])
+def test_schedule_run_enqueues_the_window_and_plans_the_next(connected, visma, aws, days_back):
+    from datetime import datetime, timezone
+
+    from ledgerbridge.services.transfers import run_due
+
+    api, connection_id = connected
+    today = date.today()
+    _ingest(api, connection_id, [today - timedelta(days=d) for d in (1, 2, 40)])
+    connection = api.call("GET", f"/connections/{connection_id}")[1]
+    due_at = datetime.fromisoformat(connection["next_run_at"].replace("Z", "+00:00"))
+    assert run_due(due_at - timedelta(minutes=1)) == {"connections": 0, "jobs": 0}
+    summary = run_due(due_at)
+    assert summary == {"connections": 1, "jobs": 2}, "the 40-day-old settlement is outside the 30-day lookback"
+    QueueDriver(aws).run()
+    states = sorted(d["state"] for d in _documents(api, connection_id))
+    assert states == ["booked", "booked", "waiting"]
+    after = api.call("GET", f"/connections/{connection_id}")[1]
+    assert after["next_run_at"] > connection["next_run_at"] and after["last_run_at"]
+    assert run_due(due_at) == {"connections": 0, "jobs": 0}
