@@ -38,7 +38,7 @@ class Runtime:
     def __init__(self, worker_concurrency: int = 4):
         self.stack = DevStack(StackOptions(worker_concurrency=worker_concurrency))
         self.concurrency = worker_concurrency
-        self.rate_share_divisor = worker_concurrency
+        self.rate_share_divisor = 1  # DevStack gives its one process the whole vendor limit
         self._series = 0
 
     def __enter__(self) -> "Runtime":

@@ -89,7 +89,9 @@ class DevStack:
                 "visma_eaccounting.token_url": f"{sim_url}/connect/token",
                 "visma_eaccounting.api_url": f"{sim_url}/v2",
             }),
-            "LB_WORKER_CONCURRENCY": str(opts.worker_concurrency),
+            # Every local worker thread shares this one process and its rate limiter, so the
+            # process's share of a vendor limit is the whole limit (in AWS each worker is a process).
+            "LB_WORKER_CONCURRENCY": "1",
             "LB_BACKOFF_BASE_SECONDS": str(opts.backoff_base_seconds),
             "LB_BACKOFF_MAX_SECONDS": "30",
             "LB_VENDOR_TIMEOUT_SECONDS": str(opts.vendor_timeout_seconds),
