@@ -52,4 +52,12 @@ def timeout_of(logical_id: str) -> int:
 
 
 def invoke(logical_id: str, event: dict) -> Any:
-    return handler(logical_id)(event, LocalContext(function_name=logical_id, timeout_seconds=timeout_of(logical_id)))
+    function = handler(logical_id)
+    try:
+        return function(event, LocalContext(function_name=logical_id, timeout_seconds=timeout_of(logical_id)))
+    finally:
+        # With POWERTOOLS_METRICS_DISABLED, Powertools skips the flush but keeps the metrics, and
+        # prints them anyway once 100 pile up; locally we drop them after each invocation.
+        metrics = getattr(sys.modules.get(f"lambda_{logical_id}"), "metrics", None)
+        if metrics is not None:
+            metrics.clear_metrics()

@@ -16,13 +16,14 @@ processor = BatchProcessor(event_type=EventType.SQS, model=TransferJobRecord, ra
 
 def record_handler(record: TransferJobRecord) -> dict:
     outcome = process_record(record)
+    # outcome is one of booked / failed / deferred / skipped: a small, fixed set of metric names.
     metrics.add_metric(name=f"Documents_{outcome.get('outcome', 'unknown')}", unit=MetricUnit.Count, value=1)
     return outcome
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     idempotency_config.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

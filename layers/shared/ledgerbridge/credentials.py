@@ -12,7 +12,6 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, SecretStr
 
 from . import aws
@@ -117,6 +116,8 @@ def token_request(provider: Provider, form: dict[str, str], timeout: float) -> d
         auth = (app.client_id, app.client_secret.get_secret_value())
     else:
         form.update(client_id=app.client_id, client_secret=app.client_secret.get_secret_value())
+    import httpx  # deferred: only functions that talk to vendors pay for it
+
     try:
         response = httpx.post(provider.token_url, data=form, auth=auth, timeout=timeout,
                               headers={"Accept": "application/json"})

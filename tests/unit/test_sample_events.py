@@ -1,0 +1,55 @@
+"""events/ holds a real-shaped sample event for every function, and each one still fits its handler."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from devstack import gateway, template
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+FOLDER_OF = {
+    "AuthorizerFunction": "authorizer", "ManagementApiFunction": "management_api",
+    "OAuthCallbackFunction": "oauth_callback", "IngestFunction": "ingest",
+    "SchedulerFunction": "scheduler", "TransferWorkerFunction": "transfer_worker",
+}
+
+
+def _load(folder: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((EVENTS / folder).glob("*.json"))]
+
+
+def test_every_function_has_sample_events():
+    assert set(FOLDER_OF) == set(template.functions())
+    for folder in FOLDER_OF.values():
+        assert _load(folder), f"events/{folder} is empty"
+
+
+def test_api_events_match_routes_of_their_function():
+    routes = {(r.method, r.resource): r.function for r in gateway.routes()}
+    for function, folder in FOLDER_OF.items():
+        for event in _load(folder):
+            if "httpMethod" in event and "requestContext" in event and event.get("type") != "REQUEST":
+                assert routes.get((event["httpMethod"], event["resource"])) == function, (folder, event["resource"])
+
+
+def test_worker_event_parses_into_transfer_jobs():
+    from ledgerbridge.worker import TransferJobRecord
+
+    for event in _load("transfer_worker"):
+        for record in event["Records"]:
+            job = TransferJobRecord.model_validate(record).body
+            assert job.document_id and job.version >= 1
+
+
+def test_ingest_event_carries_a_valid_settlement():
+    from ledgerbridge.models.settlement import Settlement
+
+    for event in _load("ingest"):
+        assert Settlement.model_validate_json(event["body"]).attachment is not None
+
+
+def test_scheduler_event_time_is_used():
+    from ledgerbridge.services.transfers import scheduled_time
+
+    for event in _load("scheduler"):
+        assert scheduled_time(event).isoformat().startswith(event["time"][:16])
