@@ -75,3 +75,26 @@ def test_revoked_authorization_marks_connection_for_reconnect(aws, visma):
     status, result = api.call("POST", f"/connections/{connection_id}/check")
     assert status == 200 and result["ok"] is False and "connect the account again" in result["message"]
     assert api.call("GET", f"/connections/{connection_id}")[1]["status"] == "needs_reauth"
+
+
+def test_token_revoked_early_is_refreshed_once_and_the_call_succeeds(aws, visma):
+    api = Api("tenant-a")
+    connection_id = connect(api)
+    with visma.state.lock:
+        visma.state.access_tokens.clear()  # the vendor forgets the access token before its expiry
+    visma.reset_counts()
+    status, result = api.call("POST", f"/connections/{connection_id}/check")
+    assert status == 200 and result["ok"] is True
+    assert visma.request_counts().get("POST /connect/token") == 1
+    assert api.call("GET", f"/connections/{connection_id}")[1]["status"] == "connected"
+
+
+def test_fresh_token_refused_means_reconnect(aws, visma):
+    from simulators.visma_eaccounting import Fault
+
+    api = Api("tenant-a")
+    connection_id = connect(api)
+    visma.add_fault(Fault("status", method="GET", path_prefix="/v2/companysettings", times=2, status=401))
+    status, result = api.call("POST", f"/connections/{connection_id}/check")
+    assert status == 200 and result["ok"] is False and "connect the account again" in result["message"]
+    assert api.call("GET", f"/connections/{connection_id}")[1]["status"] == "needs_reauth"

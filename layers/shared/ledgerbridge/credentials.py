@@ -156,20 +156,20 @@ class TokenSource:
             raise NotConnected("the connection is not connected; press connect first")
         return OAuthTokens.model_validate(raw)
 
-    def access_token(self, *, force_refresh: bool = False) -> str:
+    def access_token(self, *, rejected: str | None = None) -> str:
+        """A valid access token; ``rejected`` is one the vendor just refused (401): never hand it out again."""
         margin = self.provider.refresh_margin_seconds
         cached = self._cache.get(self.secret_name)
-        if cached and not force_refresh and cached.fresh(margin):
+        if cached and cached.fresh(margin) and cached.access_token.get_secret_value() != rejected:
             return cached.access_token.get_secret_value()
         tokens = self._load()
-        stale_access = cached.access_token.get_secret_value() if (force_refresh and cached) else None
-        if tokens.fresh(margin) and tokens.access_token.get_secret_value() != stale_access:
+        if tokens.fresh(margin) and tokens.access_token.get_secret_value() != rejected:
             self._remember(tokens)
             return tokens.access_token.get_secret_value()
         with leases.held(f"token-refresh#{self.secret_name}", seconds=30, wait=25):
             # Inside the lease: whoever held it before us may have refreshed already.
             tokens = self._load()
-            if tokens.fresh(margin) and tokens.access_token.get_secret_value() != stale_access:
+            if tokens.fresh(margin) and tokens.access_token.get_secret_value() != rejected:
                 self._remember(tokens)
                 return tokens.access_token.get_secret_value()
             body = token_request(

@@ -7,14 +7,14 @@ step whose repetition would double-book, and it is preceded by the SUBMITTED che
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
 
 import httpx
 
 from ...credentials import TokenSource
-from ...errors import PermanentVendorError
+from ...errors import CredentialRejected, PermanentVendorError
 from ...money import exact_json
 from ...oauth.providers import Provider
 from ...settings import get_settings
@@ -115,16 +115,20 @@ class VismaEAccountingConnector:
               **kw: Any) -> Any:
         path = path.lstrip("/")
         extra = headers_extra or {}
+        token = self.tokens.access_token()
         try:
-            response = self.http.request(method, path, headers={**self._auth(), **extra}, creates=creates, **kw)
+            response = self.http.request(method, path, headers={**_bearer(token), **extra}, creates=creates, **kw)
         except Unauthenticated:
-            # The token was revoked or expired early: refresh once, then let errors surface.
-            response = self.http.request(method, path, headers={**self._auth(force=True), **extra},
-                                         creates=creates, **kw)
+            # Revoked or expired early: refresh once. A fresh token refused too means the
+            # authorization itself is gone, which only the user can fix by connecting again.
+            token = self.tokens.access_token(rejected=token)
+            try:
+                response = self.http.request(method, path, headers={**_bearer(token), **extra}, creates=creates, **kw)
+            except Unauthenticated as exc:
+                raise CredentialRejected(
+                    f"eAccounting refused a freshly issued access token ({exc.message}); connect the account again"
+                ) from exc
         return response.json() if response.content else None
-
-    def _auth(self, force: bool = False) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens.access_token(force_refresh=force)}"}
 
     def _pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         page = 1
@@ -178,7 +182,7 @@ class VismaEAccountingConnector:
 
         voucher_id = checkpoints.get(VOUCHER_ID)
         if voucher_id is None:
-            checkpoints.save(SUBMITTED, datetime.utcnow().isoformat())
+            checkpoints.save(SUBMITTED, datetime.now(timezone.utc).isoformat())
             params = {"useAutomaticVatCalculation": "false", "useDefaultVatCodes": "false",
                       "useDefaultVoucherSeries": "true" if not voucher.series else "false"}
             created = self._call("POST", "vouchers", creates=True, params=params,
@@ -228,6 +232,10 @@ class VismaEAccountingConnector:
         if voucher.series:
             body["NumberSeries"] = voucher.series
         return body
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _percent(value: Any) -> Decimal:
