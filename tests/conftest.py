@@ -48,6 +48,7 @@ def aws(monkeypatch, visma_server):
             "visma_eaccounting.api_url": f"{visma_server.base_url}/v2",
         }),
         "LB_BACKOFF_BASE_SECONDS": "0", "LB_VENDOR_TIMEOUT_SECONDS": "2",
+        "LB_MIN_TIME_TO_START_BOOKING_MS": "100",
         "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "Ledgerbridge", "POWERTOOLS_SERVICE_NAME": "ledgerbridge",
         "POWERTOOLS_LOG_LEVEL": "INFO",

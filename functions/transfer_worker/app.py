@@ -14,8 +14,8 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS, model=TransferJobRecord, raise_on_entire_batch_failure=False)
 
 
-def record_handler(record: TransferJobRecord) -> dict:
-    outcome = process_record(record)
+def record_handler(record: TransferJobRecord, lambda_context: LambdaContext) -> dict:
+    outcome = process_record(record, lambda_context)
     # outcome is one of booked / failed / deferred / skipped: a small, fixed set of metric names.
     metrics.add_metric(name=f"Documents_{outcome.get('outcome', 'unknown')}", unit=MetricUnit.Count, value=1)
     return outcome

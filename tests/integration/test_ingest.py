@@ -55,7 +55,7 @@ def test_booked_document_cannot_be_superseded(connected):
 
     api.call("POST", f"/connections/{connection_id}/settlements", samples.settlement(DAY, 1))
     record = documents.latest("tenant-a", connection_id, "Z-1-2026-11-10-1")
-    claimed = documents.claim(record, "lease")
+    claimed = documents.claim(record, "lease", 0)
     documents.finish(claimed, "lease", DocumentState.BOOKED, vendor_document_id="v-1", vendor_document_number="A9")
     status, body = api.call("POST", f"/connections/{connection_id}/settlements", samples.settlement(DAY, 1, scale=3),
                             query={"supersede": "true"})

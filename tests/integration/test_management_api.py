@@ -108,11 +108,48 @@ def test_unknown_vendor_is_refused(aws):
     assert status == 422 and "nonesuch" in body["message"]
 
 
-def test_replay_of_a_document_that_did_not_fail_is_409(connected):
+def test_replay_takes_waiting_documents_and_refuses_booked_ones(connected, aws):
     api, connection_id = connected
     from datetime import date
 
-    api.call("POST", f"/connections/{connection_id}/settlements", samples.settlement(date(2026, 11, 2), 1))
-    status, body = api.call("POST", f"/connections/{connection_id}/documents/Z-1-2026-11-02-1/replay")
-    assert status == 409 and "only failed documents" in body["message"]
+    from ledgerbridge.models.documents import DocumentState
+    from ledgerbridge.repositories import documents
+
+    # A waiting settlement outside the schedule's window can be pushed through by hand.
+    api.call("POST", f"/connections/{connection_id}/settlements", samples.settlement(date(2025, 11, 2), 1))
+    status, body = api.call("POST", f"/connections/{connection_id}/documents/Z-1-2025-11-02-1/replay")
+    assert status == 202 and body["state"] == "waiting"
+    queue = aws.client("sqs").receive_message(QueueUrl=__import__("os").environ["LB_TRANSFER_QUEUE_URL"])
+    assert '"document_id":"Z-1-2025-11-02-1"' in queue["Messages"][0]["Body"]
+
+    record = documents.latest("tenant-a", connection_id, "Z-1-2025-11-02-1")
+    claimed = documents.claim(record, "lease", 0)
+    documents.finish(claimed, "lease", DocumentState.BOOKED, vendor_document_id="v", vendor_document_number="A1")
+    status, body = api.call("POST", f"/connections/{connection_id}/documents/Z-1-2025-11-02-1/replay")
+    assert status == 409 and "booked" in body["message"]
     assert api.call("POST", f"/connections/{connection_id}/documents/nope/replay")[0] == 404
+
+
+def test_tampered_export_log_cursor_is_refused(connected):
+    import base64
+    import json
+
+    api, connection_id = connected
+    for cursor in ["abc", base64.urlsafe_b64encode(b"[1]").decode(),
+                   base64.urlsafe_b64encode(json.dumps({"pk": {"S": "tenant-b#x"}, "sk": {"S": "a"},
+                                                        "date_key": {"S": "b"}}).encode()).decode()]:
+        status, body = api.call("GET", f"/connections/{connection_id}/documents", query={"cursor": cursor})
+        assert status == 422 and "invalid cursor" in body["message"], cursor
+
+
+def test_vendor_trouble_is_a_clear_status_not_a_crash(connected, visma):
+    from simulators.visma_eaccounting import Fault
+
+    api, connection_id = connected
+    visma.add_fault(Fault("status", method="GET", path_prefix="/v2/fiscalyears", times=-1, status=503))
+    status, body = api.call("GET", f"/connections/{connection_id}/catalog")
+    assert status == 503 and body["error"] == "vendor_unavailable" and "503" in body["message"]
+    visma.clear_faults()
+    visma.add_fault(Fault("rate_limit", method="GET", path_prefix="/v2/fiscalyears", times=-1, retry_after=30))
+    status, body = api.call("GET", f"/connections/{connection_id}/catalog")
+    assert status == 503 and "rate limit" in body["message"]

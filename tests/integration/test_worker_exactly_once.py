@@ -257,3 +257,99 @@ def test_schedule_run_enqueues_the_window_and_plans_the_next(connected, visma, a
     after = api.call("GET", f"/connections/{connection_id}")[1]
     assert after["next_run_at"] > connection["next_run_at"] and after["last_run_at"]
     assert run_due(due_at) == {"connections": 0, "jobs": 0}
+
+
+def _take_as_other_worker(connection_id: str, document_id: str, until_ms: int, submitted: bool = True):
+    """Another worker claimed the document (and maybe sent the voucher) and is still running."""
+    from ledgerbridge.repositories import documents
+
+    record = documents.latest("tenant-a", connection_id, document_id)
+    claimed = documents.claim(record, "other-worker", until_ms)
+    assert claimed is not None
+    if submitted:
+        documents.save_progress(claimed, "other-worker", "submitted", "2026-11-23T10:00:00+00:00")
+    return claimed
+
+
+def test_a_live_booking_is_never_taken_over(connected, visma, aws):
+    import time as clock
+
+    api, connection_id = connected
+    day = date.today() - timedelta(days=1)
+    _ingest(api, connection_id, [day])
+    document_id = f"Z-1-{day.isoformat()}-1"
+    from ledgerbridge.models.documents import TransferJob
+    from ledgerbridge.services.transfers import enqueue
+
+    _take_as_other_worker(connection_id, document_id, int(clock.time() * 1000) + 60_000)
+    visma.reset_counts()
+    # "Transfer now" knows better than to queue it, but a job queued earlier arrives anyway.
+    assert api.call("POST", f"/connections/{connection_id}/transfers")[1]["enqueued"] == 0
+    enqueue([TransferJob(tenant_id="tenant-a", connection_id=connection_id, document_id=document_id, version=1)])
+    driver = QueueDriver(aws)
+    messages = driver.sqs.receive_message(QueueUrl=driver.queue_url, AttributeNames=["All"])["Messages"]
+    event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                          "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "x",
+                                         "ApproximateFirstReceiveTimestamp": "0"},
+                          "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+                          "eventSourceARN": "arn:aws:sqs:eu-north-1:1:q", "awsRegion": "eu-north-1"}
+                         for m in messages]}
+    result = lambdas.handler("TransferWorkerFunction")(event, lambdas.LocalContext("w", timeout_seconds=30))
+    assert len(result["batchItemFailures"]) == 1, "the job comes back later instead of competing"
+    assert not any(k.startswith("POST") for k in visma.request_counts()), "nothing was sent to the vendor"
+    assert _documents(api, connection_id)[0]["state"] == "booking"
+
+
+def test_an_orphaned_booking_is_resumed_by_the_next_run(connected, visma, aws):
+    import time as clock
+
+    from ledgerbridge.services.transfers import transfer_now
+
+    api, connection_id = connected
+    day = date.today() - timedelta(days=1)
+    _ingest(api, connection_id, [day])
+    document_id = f"Z-1-{day.isoformat()}-1"
+    # A worker sent the voucher and died; its invocation (and so its claim) has ended.
+    _take_as_other_worker(connection_id, document_id, int(clock.time() * 1000) - 1)
+    assert transfer_now("tenant-a", connection_id)["enqueued"] == 1
+    QueueDriver(aws).run()
+    _assert_exactly_once(visma, api, connection_id, 1)
+    assert visma.request_counts().get("GET /v2/vouchers", 0) >= 1, "absence was proven before posting"
+
+
+def test_a_version_the_vendor_may_hold_cannot_be_superseded(connected, visma, aws):
+    api, connection_id = connected
+    day = date.today() - timedelta(days=1)
+    _ingest(api, connection_id, [day])
+    # The voucher went out, then the attachment link failed on every attempt: back to waiting.
+    visma.add_fault(Fault("status", method="POST", path_prefix="/v2/attachmentlinks", times=-1, status=400))
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    QueueDriver(aws).run()
+    doc = _documents(api, connection_id)[0]
+    assert doc["state"] == "failed" and doc["vendor_document_id"], doc
+    changed = samples.settlement(day, 1, scale=2)
+    status, body = api.call("POST", f"/connections/{connection_id}/settlements", changed, query={"supersede": "true"})
+    assert status == 409 and "cannot be replaced" in body["message"]
+    assert len(visma.vouchers()) == 1
+
+
+def test_a_refused_voucher_can_be_corrected_by_superseding(connected, visma, aws):
+    api, connection_id = connected
+    day = date.today() - timedelta(days=1)
+    _ingest(api, connection_id, [day])
+    visma.add_fault(Fault("status", method="POST", path_prefix="/v2/vouchers", times=1, status=400))
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    QueueDriver(aws).run()
+    assert _documents(api, connection_id)[0]["state"] == "failed"
+    status, doc = api.call("POST", f"/connections/{connection_id}/settlements", samples.settlement(day, 1, scale=2),
+                           query={"supersede": "true"})
+    assert status == 201 and doc["version"] == 2
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    QueueDriver(aws).run()
+    _assert_exactly_once_for_versions(visma, api, connection_id)
+
+
+def _assert_exactly_once_for_versions(visma, api, connection_id):
+    docs = _documents(api, connection_id)
+    assert sorted(d["state"] for d in docs) == ["booked", "superseded"]
+    assert len(visma.vouchers()) == 1

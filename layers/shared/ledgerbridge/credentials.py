@@ -128,6 +128,8 @@ def token_request(provider: Provider, form: dict[str, str], timeout: float) -> d
     try:
         body = response.json()
     except ValueError:
+        body = None
+    if not isinstance(body, dict):
         body = {}
     if response.status_code >= 400:
         error = body.get("error", f"http {response.status_code}")

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # How many workers may run at once (SQS event source MaximumConcurrency); the per-process
     # share of a vendor's rate limit is the vendor limit divided by this.
     worker_concurrency: int = 5
+    # A record is started only with this much of the invocation left (3 vendor calls at their
+    # timeout plus in-process retries), so a booking is never cut off by the Lambda timeout.
+    min_time_to_start_booking_ms: int = 40_000
 
     default_timezone: str = "Europe/Oslo"
 

@@ -3,6 +3,7 @@ and the dead-letter hand-off on the last attempt."""
 from __future__ import annotations
 
 import random
+import time
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -44,8 +45,8 @@ def _persistence():
 
 @lru_cache(maxsize=2)
 def _idempotent_booker(final_attempt: bool) -> Callable[..., dict]:
-    def book(job: dict) -> dict:
-        return book_document(TransferJob.model_validate(job), final_attempt=final_attempt)
+    def book(job: dict, deadline_ms: int) -> dict:
+        return book_document(TransferJob.model_validate(job), deadline_ms=deadline_ms, final_attempt=final_attempt)
 
     return idempotent_function(data_keyword_argument="job", persistence_store=_persistence(),
                                config=idempotency_config)(book)
@@ -58,15 +59,23 @@ def backoff_seconds(receive_count: int, hint: float | None) -> int:
     return int(min(delay, settings.backoff_max_seconds, 43_200))
 
 
-def process_record(record: TransferJobRecord) -> dict[str, Any]:
+def process_record(record: TransferJobRecord, lambda_context: Any) -> dict[str, Any]:
     job = record.body
     receive_count = int(record.attributes.ApproximateReceiveCount)
-    final_attempt = receive_count >= get_settings().max_delivery_attempts
+    settings = get_settings()
+    final_attempt = receive_count >= settings.max_delivery_attempts
+    remaining_ms = lambda_context.get_remaining_time_in_millis()
+    if remaining_ms < settings.min_time_to_start_booking_ms:
+        # Too little of this invocation is left to finish a booking: hand the message back
+        # untouched rather than be cut off mid-booking by the Lambda timeout.
+        _delay(record, 0)
+        raise RetryLater("not started: the invocation was about to time out")
     # Thread-safe keys: the local runtime runs several workers in one process.
     logger.thread_safe_append_keys(tenant_id=job.tenant_id, connection_id=job.connection_id,
                                    document_id=job.document_id, job_id=job.job_id)
     try:
-        outcome = _idempotent_booker(final_attempt)(job=job.model_dump(mode="json"))
+        deadline_ms = int(time.time() * 1000) + remaining_ms
+        outcome = _idempotent_booker(final_attempt)(job=job.model_dump(mode="json"), deadline_ms=deadline_ms)
     except IdempotencyAlreadyInProgressError:
         # The same message is being worked on by another invocation: come back later.
         _delay(record, backoff_seconds(1, None))

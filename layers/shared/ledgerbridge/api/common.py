@@ -8,14 +8,20 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from ..errors import LedgerbridgeError, Unauthorized
+from ..errors import CredentialRejected, LedgerbridgeError, PermanentVendorError, Unauthorized, VendorError
+from ..repositories.leases import LeaseBusy
 
 logger = Logger(child=True)
 
 
 def exact_json_body(text: str) -> dict:
     # Numbers in request bodies become Decimal, never float: money stays exact from the door.
-    return json.loads(text, parse_float=Decimal)
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # e.g. an integer past Python's digit limit: still malformed input
+        raise json.JSONDecodeError(str(exc), text, 0) from exc
 
 
 def new_resolver() -> APIGatewayRestResolver:
@@ -29,14 +35,35 @@ def new_resolver() -> APIGatewayRestResolver:
     def _invalid_request(exc: RequestValidationError) -> Response:
         return validation_response(exc)
 
+    @app.exception_handler(VendorError)
+    def _vendor_error(exc: VendorError) -> Response:
+        return vendor_error_response(exc)
+
+    @app.exception_handler(LeaseBusy)
+    def _busy(exc: LeaseBusy) -> Response:
+        return error_response(503, "busy", "the connection is busy renewing its authorization; try again shortly")
+
     return app
 
 
-def error_response(status: int, code: str, message: str, details: list | None = None) -> Response:
+def error_response(status: int, code: str, message: str, details: list | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
     body = {"error": code, "message": message}
     if details:
         body["details"] = details
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body),
+                    headers=headers)
+
+
+def vendor_error_response(exc: VendorError) -> Response:
+    """What the accounting system said, as our own status: the caller's fault is not a 5xx of ours."""
+    if isinstance(exc, CredentialRejected):
+        return error_response(409, "not_connected", exc.message)
+    if isinstance(exc, PermanentVendorError):
+        return error_response(422, "vendor_refused", exc.message)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(int(retry_after) + 1)} if retry_after else None
+    return error_response(503, "vendor_unavailable", f"{exc.message}; try again shortly", headers=headers)
 
 
 def describe_validation(exc: RequestValidationError) -> list[dict]:

@@ -102,6 +102,8 @@ class Checkpoints(Protocol):
 
     def save(self, key: str, value: str) -> None: ...
 
+    def clear(self, key: str) -> None: ...
+
 
 @runtime_checkable
 class Connector(Protocol):
@@ -117,7 +119,8 @@ class Connector(Protocol):
         """Book the voucher (and its attachment). Raise errors from ``ledgerbridge.errors``.
 
         Before the one non-idempotent call that creates the vendor document, save the
-        checkpoint ``SUBMITTED`` so that after a crash the core proves absence before retrying.
+        checkpoint ``SUBMITTED`` so that after a crash the core proves absence before retrying;
+        clear it when the vendor definitively refused that call (a 4xx: nothing was created).
         """
 
     def find_booking(self, voucher: Voucher) -> BookingReceipt | None:

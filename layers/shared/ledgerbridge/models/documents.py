@@ -43,6 +43,19 @@ class DocumentRecord(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
     booked_at: datetime | None = None
     booking_lease: str | None = None
+    # A BOOKING document belongs to its worker until this moment (epoch ms): the end of that
+    # worker's invocation. After it, the worker is provably gone and another may take over.
+    lease_until_ms: int | None = None
+    # Set while a retry is pending in SQS, so schedule runs do not queue a second job meanwhile.
+    retry_not_before: datetime | None = None
+
+    def lease_alive(self, now_ms: int) -> bool:
+        return self.state == DocumentState.BOOKING and (self.lease_until_ms or 0) > now_ms
+
+    @property
+    def vendor_contacted(self) -> bool:
+        """The vendor may hold a document of this version (we sent it, or it answered with an id)."""
+        return bool(self.progress.get("submitted") or self.progress.get("vendor_document_id"))
 
     @property
     def reference(self) -> str:
@@ -68,13 +81,19 @@ class DocumentView(BaseModel):
     vendor_document_number: str | None
     attempts: int
     reference: str
+    retry_not_before: datetime | None = None
     received_at: datetime
     updated_at: datetime
     booked_at: datetime | None
 
     @classmethod
     def of(cls, record: DocumentRecord) -> "DocumentView":
-        return cls(**record.model_dump(), reference=record.reference)
+        data = record.model_dump()
+        # A voucher that exists at the vendor is shown even before the booking completed.
+        data["vendor_document_id"] = data["vendor_document_id"] or record.progress.get("vendor_document_id")
+        data["vendor_document_number"] = (data["vendor_document_number"]
+                                          or record.progress.get("vendor_document_number"))
+        return cls(**data, reference=record.reference)
 
 
 class TransferJob(BaseModel):

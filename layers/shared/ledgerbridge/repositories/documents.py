@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date
+import time
+from datetime import date, datetime
 from typing import Any
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..models.common import utcnow
 from ..models.documents import DocumentRecord, DocumentState
 from ..settings import get_settings
@@ -87,7 +88,9 @@ def create(record: DocumentRecord, *, supersedes: DocumentRecord | None = None) 
             {"Update": {
                 "TableName": _table(), "Key": old_key,
                 "UpdateExpression": "SET #s = :sup, state_pk = :spk, reason = :r, updated_at = :now",
-                "ConditionExpression": "#s IN (:waiting, :failed)",
+                # Never replace a version the vendor may already hold: that would book twice.
+                "ConditionExpression": "#s IN (:waiting, :failed) AND attribute_not_exists(progress.submitted) "
+                                       "AND attribute_not_exists(progress.vendor_document_id)",
                 "ExpressionAttributeNames": {"#s": "state"},
                 "ExpressionAttributeValues": values({
                     ":sup": DocumentState.SUPERSEDED.value,
@@ -165,11 +168,7 @@ def page(
         ScanIndexForward=False, Limit=limit,
     )
     if cursor:
-        start_key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        # The cursor must not let one tenant page into another's partition.
-        if start_key.get(key_name, {}).get("S") != key_value:
-            raise NotFound("invalid cursor")
-        kwargs["ExclusiveStartKey"] = start_key
+        kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, key_name, key_value, index)
     response = ddb().query(**kwargs)
     records = [_from_item(i) for i in response.get("Items", [])]
     last = response.get("LastEvaluatedKey")
@@ -177,27 +176,46 @@ def page(
     return records, next_cursor
 
 
+def _decode_cursor(cursor: str, key_name: str, key_value: str, index: str) -> dict:
+    """A cursor is the last evaluated key; it must belong to this very query (tenant, connection, filter)."""
+    expected = {"pk", "sk", "date_key"} | ({"state_pk"} if index == "by_state" else set())
+    try:
+        start_key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        valid = (isinstance(start_key, dict) and set(start_key) == expected
+                 and all(isinstance(v, dict) and isinstance(v.get("S"), str) and len(v) == 1
+                         for v in start_key.values())
+                 and start_key[key_name]["S"] == key_value)
+    except (ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise ValidationFailed("invalid cursor: pass next_cursor from the previous page unchanged, "
+                               "with the same filters")
+    return start_key
+
+
 # --- state transitions ---------------------------------------------------------------------------
 
-_CLAIMABLE = (DocumentState.WAITING.value, DocumentState.BOOKING.value)
+def claim(record: DocumentRecord, lease: str, lease_until_ms: int) -> DocumentRecord | None:
+    """Take the document for booking until ``lease_until_ms``.
 
-
-def claim(record: DocumentRecord, lease: str) -> DocumentRecord | None:
-    """Take the document for booking; None when it is booked, failed or superseded meanwhile."""
-    now = utcnow().isoformat()
+    Claimable: waiting; booking whose lease ran out (its worker is gone); failed only because
+    retries ran out (a DLQ redrive). Returns None when the claim lost; read the record to see why.
+    """
+    now_ms = int(time.time() * 1000)
     try:
         response = ddb().update_item(
             TableName=_table(),
             Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
-            UpdateExpression="SET #s = :booking, state_pk = :spk, booking_lease = :lease, updated_at = :now "
-                             "ADD attempts :one",
-            # A transiently failed document (retries ran out) is claimable again: that is a DLQ redrive.
-            ConditionExpression="#s IN (:w, :b) OR (#s = :f AND failure_transient = :yes)",
+            UpdateExpression="SET #s = :booking, state_pk = :spk, booking_lease = :lease, lease_until_ms = :until, "
+                             "updated_at = :now REMOVE retry_not_before ADD attempts :one",
+            ConditionExpression="#s = :w OR (#s = :b AND lease_until_ms < :now_ms) "
+                                "OR (#s = :f AND failure_transient = :yes)",
             ExpressionAttributeNames={"#s": "state"},
             ExpressionAttributeValues=values({
                 ":booking": DocumentState.BOOKING.value,
                 ":spk": _state_pk(record.tenant_id, record.connection_id, DocumentState.BOOKING),
-                ":lease": lease, ":now": now, ":one": 1, ":w": _CLAIMABLE[0], ":b": _CLAIMABLE[1],
+                ":lease": lease, ":until": lease_until_ms, ":now": utcnow().isoformat(), ":one": 1,
+                ":now_ms": now_ms, ":w": DocumentState.WAITING.value, ":b": DocumentState.BOOKING.value,
                 ":f": DocumentState.FAILED.value, ":yes": True,
             }),
             ReturnValues="ALL_NEW",
@@ -243,12 +261,14 @@ def clear_progress(record: DocumentRecord, lease: str, key: str) -> None:
 
 def finish(record: DocumentRecord, lease: str, state: DocumentState, *, reason: str | None = None,
            vendor_document_id: str | None = None, vendor_document_number: str | None = None,
-           failure_transient: bool = False) -> None:
+           failure_transient: bool = False, retry_not_before: datetime | None = None) -> None:
     now = utcnow().isoformat()
-    sets = ["#s = :s", "state_pk = :spk", "updated_at = :now", "reason = :r", "failure_transient = :ft"]
+    sets = ["#s = :s", "state_pk = :spk", "updated_at = :now", "reason = :r", "failure_transient = :ft",
+            "lease_until_ms = :zero", "retry_not_before = :rnb"]
     vals: dict[str, Any] = {
         ":s": state.value, ":spk": _state_pk(record.tenant_id, record.connection_id, state),
-        ":now": now, ":r": reason, ":ft": failure_transient,
+        ":now": now, ":r": reason, ":ft": failure_transient, ":zero": 0,
+        ":rnb": retry_not_before.isoformat() if retry_not_before else None,
     }
     if state == DocumentState.BOOKED:
         sets += ["booked_at = :now", "vendor_document_id = :vid", "vendor_document_number = :vno"]

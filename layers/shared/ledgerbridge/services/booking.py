@@ -9,8 +9,10 @@ Exactly-once rests on three things:
 """
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aws_lambda_powertools import Logger
 
@@ -18,6 +20,7 @@ from ..connectors import registry
 from ..connectors.base import SUBMITTED, VENDOR_DOCUMENT_ID, VENDOR_DOCUMENT_NUMBER, AttachmentFile
 from ..domain.vouchers import build_settlement_voucher
 from ..errors import CredentialRejected, NotConnected, PermanentVendorError, TransientVendorError
+from ..models.common import utcnow
 from ..models.connection import ConnectionStatus
 from ..models.documents import DocumentRecord, DocumentState, TransferJob
 from ..models.settlement import Settlement
@@ -28,6 +31,9 @@ from ..repositories.leases import LeaseBusy
 from . import connections
 
 logger = Logger(child=True)
+
+# A claim outlives its invocation by this much, against clock differences between containers.
+LEASE_MARGIN_MS = 2_000
 
 
 class RetryLater(Exception):
@@ -56,8 +62,12 @@ class DocumentCheckpoints:
         self.record.progress.pop(key, None)
 
 
-def book_document(job: TransferJob, *, final_attempt: bool = False) -> dict:
-    """Book the job's document. Returns the outcome; raises RetryLater for transient failures."""
+def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = False) -> dict:
+    """Book the job's document. Returns the outcome; raises RetryLater for transient failures.
+
+    ``deadline_ms`` (epoch ms) is when this invocation ends at the latest: the claim on the
+    document lasts until then, so a worker that died can be told from one still working.
+    """
     record = documents.get(job.tenant_id, job.connection_id, job.document_id, job.version)
     if record.state in (DocumentState.BOOKED, DocumentState.SUPERSEDED, DocumentState.REJECTED) or (
         record.state == DocumentState.FAILED and not record.failure_transient
@@ -70,9 +80,15 @@ def book_document(job: TransferJob, *, final_attempt: bool = False) -> dict:
         return {"outcome": "deferred", "reason": connection.status_reason or "connection not ready"}
 
     lease = uuid.uuid4().hex
-    claimed = documents.claim(record, lease)
+    claimed = documents.claim(record, lease, deadline_ms + LEASE_MARGIN_MS)
     if claimed is None:
-        return {"outcome": "skipped", "state": "taken"}
+        current = documents.get(job.tenant_id, job.connection_id, job.document_id, job.version)
+        now_ms = int(time.time() * 1000)
+        if current.lease_alive(now_ms):
+            # Another worker is booking it right now; look again once its invocation is over.
+            raise RetryLater("another worker is booking this document",
+                             delay=((current.lease_until_ms or now_ms) - now_ms) / 1000 + 1)
+        return {"outcome": "skipped", "state": current.state.value}
     checkpoints = DocumentCheckpoints(claimed, lease)
 
     try:
@@ -113,16 +129,22 @@ def book_document(job: TransferJob, *, final_attempt: bool = False) -> dict:
         return {"outcome": "failed", "reason": exc.message}
     except (TransientVendorError, LeaseBusy) as exc:
         message = getattr(exc, "message", str(exc))
-        if final_attempt:
-            documents.finish(claimed, lease, DocumentState.FAILED, failure_transient=True, reason=(
-                f"gave up after {claimed.attempts} attempts: {message}; it is in the dead-letter queue — "
-                f"redrive it or replay it when the vendor is back"))
-        else:
-            documents.finish(claimed, lease, DocumentState.WAITING,
-                             reason=f"retrying (attempt {claimed.attempts}): {message}")
+        _give_back(claimed, lease, final_attempt, message, getattr(exc, "retry_after", None))
         raise RetryLater(message, delay=getattr(exc, "retry_after", None)) from exc
     except Exception as exc:
-        # A bug or an unknown failure: keep the document waiting (checkpoints intact) and let
-        # SQS retry and eventually dead-letter the job, rather than lose it.
-        documents.finish(claimed, lease, DocumentState.WAITING, reason=f"internal error, retrying: {type(exc).__name__}")
+        # A bug or an unknown failure: keep the checkpoints, let SQS retry and in the end
+        # dead-letter the job; the export log says what happened either way.
+        _give_back(claimed, lease, final_attempt, f"internal error: {type(exc).__name__}", None)
         raise
+
+
+def _give_back(claimed: DocumentRecord, lease: str, final_attempt: bool, message: str,
+               retry_after: float | None) -> None:
+    if final_attempt:
+        documents.finish(claimed, lease, DocumentState.FAILED, failure_transient=True, reason=(
+            f"gave up after {claimed.attempts} attempts: {message}; it is in the dead-letter queue — "
+            f"redrive it, or replay it, once the cause is fixed"))
+    else:
+        documents.finish(claimed, lease, DocumentState.WAITING,
+                         reason=f"retrying (attempt {claimed.attempts}): {message}",
+                         retry_not_before=utcnow() + timedelta(seconds=retry_after or 0))

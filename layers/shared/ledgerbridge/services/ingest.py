@@ -36,11 +36,12 @@ def ingest_settlement(tenant_id: str, connection_id: str, settlement: Settlement
                 f"(version {existing.version}, {existing.state.value}); send it with ?supersede=true "
                 f"to replace it before it is booked"
             )
-        if existing.state in _BOOKED_OR_BUSY:
-            booked_as = f" as voucher {existing.vendor_document_number or existing.vendor_document_id}" \
-                if existing.vendor_document_id else ""
+        if existing.state in _BOOKED_OR_BUSY or existing.vendor_contacted:
+            voucher = (existing.vendor_document_number or existing.vendor_document_id
+                       or existing.progress.get("vendor_document_number") or existing.progress.get("vendor_document_id"))
+            where = f" as voucher {voucher}" if voucher else " (it may already be in the accounting system)"
             raise Conflict(
-                f"document {settlement.document_id} version {existing.version} is {existing.state.value}{booked_as}; "
+                f"document {settlement.document_id} version {existing.version} was sent for booking{where}; "
                 f"it cannot be replaced — book a correction in the accounting system instead"
             )
     version = existing.version + 1 if existing else 1

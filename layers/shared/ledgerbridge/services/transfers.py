@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from .. import aws
 from ..domain.schedule import Window, manual_window, next_run_after, scheduled_window
-from ..errors import Conflict, NotConnected, ValidationFailed
+from ..errors import Conflict, NotConnected, NotFound, ValidationFailed
 from ..models.common import utcnow
 from ..models.connection import Connection, ConnectionStatus
 from ..models.documents import DocumentRecord, DocumentState, TransferJob
@@ -36,11 +36,18 @@ def _jobs(records: list[DocumentRecord], trigger: str) -> list[TransferJob]:
                         version=r.version, trigger=trigger) for r in records]
 
 
-def _waiting_in(connection: Connection, window: Window | None) -> list[DocumentRecord]:
+def _due_in(connection: Connection, window: Window | None, now: datetime) -> list[DocumentRecord]:
+    """Documents of the window that need a job: waiting ones without a retry already pending in
+    SQS, and booking ones whose worker is provably gone (its lease ran out)."""
     if window is None:
         return []
-    return documents.in_window(connection.tenant_id, connection.connection_id, DocumentState.WAITING,
-                               window.start, window.end)
+    args = (connection.tenant_id, connection.connection_id)
+    waiting = [r for r in documents.in_window(*args, DocumentState.WAITING, window.start, window.end)
+               if r.retry_not_before is None or r.retry_not_before <= now]
+    now_ms = int(now.timestamp() * 1000)
+    orphaned = [r for r in documents.in_window(*args, DocumentState.BOOKING, window.start, window.end)
+                if not r.lease_alive(now_ms)]
+    return waiting + orphaned
 
 
 def scheduled_time(event: dict) -> datetime:
@@ -65,7 +72,7 @@ def run_due(now: datetime | None = None) -> dict:
         summary["connections"] += 1
         if connection.status == ConnectionStatus.CONNECTED and connection.account_setup is not None:
             window = scheduled_window(connection.schedule, connection.next_run_at)
-            summary["jobs"] += enqueue(_jobs(_waiting_in(connection, window), "schedule"))
+            summary["jobs"] += enqueue(_jobs(_due_in(connection, window, now), "schedule"))
         connection.last_run_at = now
         connection.next_run_at = next_run_after(connection.schedule, now)
         connection.updated_at = now
@@ -76,39 +83,49 @@ def run_due(now: datetime | None = None) -> dict:
 def transfer_now(tenant_id: str, connection_id: str, now: datetime | None = None) -> dict:
     connection = connection_store.get(tenant_id, connection_id)
     _require_bookable(connection)
-    window = manual_window(connection.schedule, now or utcnow())
-    count = enqueue(_jobs(_waiting_in(connection, window), "manual"))
+    now = now or utcnow()
+    window = manual_window(connection.schedule, now)
+    count = enqueue(_jobs(_due_in(connection, window, now), "manual"))
     return {"enqueued": count, "window": None if window is None else
             {"from": window.start.isoformat(), "to": window.end.isoformat()}}
 
 
 def replay(tenant_id: str, connection_id: str, document_id: str) -> DocumentRecord:
+    """Book this document again now: a failed one after the setup was fixed, a waiting one outside
+    the schedule's window, or one whose worker died mid-booking."""
     connection = connection_store.get(tenant_id, connection_id)
     _require_bookable(connection)
     record = documents.latest(tenant_id, connection_id, document_id)
     if record is None:
-        from ..errors import NotFound
-
         raise NotFound(f"document {document_id} not found")
-    if record.state != DocumentState.FAILED:
-        raise Conflict(f"document {document_id} is {record.state.value}; only failed documents can be replayed")
-    reopened = documents.reopen_failed(record)
-    enqueue(_jobs([reopened], "replay"))
-    return reopened
+    if record.state == DocumentState.FAILED:
+        record = documents.reopen_failed(record)
+    elif record.state == DocumentState.BOOKING and record.lease_alive(int(utcnow().timestamp() * 1000)):
+        raise Conflict(f"document {document_id} is being booked right now")
+    elif record.state not in (DocumentState.WAITING, DocumentState.BOOKING):
+        raise Conflict(f"document {document_id} is {record.state.value}; only failed, waiting or interrupted "
+                       f"documents can be replayed")
+    enqueue(_jobs([record], "replay"))
+    return record
 
 
 def replay_failed(tenant_id: str, connection_id: str) -> dict:
     connection = connection_store.get(tenant_id, connection_id)
     _require_bookable(connection)
-    reopened = []
+    replayed = 0
     cursor = None
     while True:
         failed, cursor = documents.page(tenant_id, connection_id, state=DocumentState.FAILED, limit=100, cursor=cursor)
-        reopened += [documents.reopen_failed(r) for r in failed]
+        reopened = []
+        for record in failed:
+            try:
+                reopened.append(documents.reopen_failed(record))
+            except Conflict:
+                continue  # replayed or superseded meanwhile
+        # Enqueued page by page: a reopened document is never left waiting without its job.
+        replayed += enqueue(_jobs(reopened, "replay"))
         if not cursor:
-            break
-    enqueue(_jobs(reopened, "replay"))
-    return {"replayed": len(reopened)}
+            return {"replayed": replayed}
 
 
 def _require_bookable(connection: Connection) -> None:

@@ -185,9 +185,14 @@ class VismaEAccountingConnector:
             checkpoints.save(SUBMITTED, datetime.now(timezone.utc).isoformat())
             params = {"useAutomaticVatCalculation": "false", "useDefaultVatCodes": "false",
                       "useDefaultVoucherSeries": "true" if not voucher.series else "false"}
-            created = self._call("POST", "vouchers", creates=True, params=params,
-                                 content=exact_json(self._voucher_body(voucher)),
-                                 headers_extra={"Content-Type": "application/json"})
+            try:
+                created = self._call("POST", "vouchers", creates=True, params=params,
+                                     content=exact_json(self._voucher_body(voucher)),
+                                     headers_extra={"Content-Type": "application/json"})
+            except PermanentVendorError:
+                # A validation refusal created nothing: the document may be corrected and resent.
+                checkpoints.clear(SUBMITTED)
+                raise
             voucher_id = field(created, "Id")
             checkpoints.save(VOUCHER_ID, voucher_id)
             number = field(created, "NumberAndNumberSeries")
