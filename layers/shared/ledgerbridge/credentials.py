@@ -142,13 +142,16 @@ def token_request(provider: Provider, form: dict[str, str], timeout: float) -> d
 class TokenSource:
     """Hands out a valid access token for one connection, refreshing under a lease when needed."""
 
-    _cache: dict[str, OAuthTokens] = {}
+    # secret name -> (credential version, tokens): a reconnect bumps the version, so a warm
+    # container never keeps using the tokens of the account that was connected before.
+    _cache: dict[str, tuple[int, OAuthTokens]] = {}
     _cache_lock = threading.Lock()
 
-    def __init__(self, provider: Provider, tenant_id: str, connection_id: str):
+    def __init__(self, provider: Provider, tenant_id: str, connection_id: str, credential_version: int = 0):
         self.provider = provider
         self.tenant_id = tenant_id
         self.connection_id = connection_id
+        self.credential_version = credential_version
         self.secret_name = connection_secret_name(tenant_id, connection_id)
         self.refreshes = 0
 
@@ -161,24 +164,34 @@ class TokenSource:
     def access_token(self, *, rejected: str | None = None) -> str:
         """A valid access token; ``rejected`` is one the vendor just refused (401): never hand it out again."""
         margin = self.provider.refresh_margin_seconds
-        cached = self._cache.get(self.secret_name)
-        if cached and cached.fresh(margin) and cached.access_token.get_secret_value() != rejected:
+        version, cached = self._cache.get(self.secret_name, (None, None))
+        if (cached and version == self.credential_version and cached.fresh(margin)
+                and cached.access_token.get_secret_value() != rejected):
             return cached.access_token.get_secret_value()
         tokens = self._load()
         if tokens.fresh(margin) and tokens.access_token.get_secret_value() != rejected:
             self._remember(tokens)
             return tokens.access_token.get_secret_value()
-        with leases.held(f"token-refresh#{self.secret_name}", seconds=30, wait=25):
+        # The lease outlasts a whole refresh (token call at its timeout + the secret write).
+        hold = get_settings().vendor_timeout_seconds * 2 + 15
+        with leases.held(f"token-refresh#{self.secret_name}", seconds=hold, wait=hold):
             # Inside the lease: whoever held it before us may have refreshed already.
             tokens = self._load()
             if tokens.fresh(margin) and tokens.access_token.get_secret_value() != rejected:
                 self._remember(tokens)
                 return tokens.access_token.get_secret_value()
-            body = token_request(
-                self.provider,
-                {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token.get_secret_value()},
-                timeout=get_settings().vendor_timeout_seconds,
-            )
+            spent = tokens.refresh_token.get_secret_value()
+            try:
+                body = token_request(self.provider, {"grant_type": "refresh_token", "refresh_token": spent},
+                                     timeout=get_settings().vendor_timeout_seconds)
+            except CredentialRejected:
+                # If our lease ran out mid-refresh, another worker may have rotated the token and
+                # stored the new pair: that is not a lost authorization.
+                latest = self._load()
+                if latest.refresh_token.get_secret_value() != spent and latest.fresh(0):
+                    self._remember(latest)
+                    return latest.access_token.get_secret_value()
+                raise
             new_tokens = tokens_from_response(body, previous_refresh=(
                 None if self.provider.refresh_token_rotates else tokens.refresh_token.get_secret_value()))
             # Written back before use: if we died after this, the next worker has the live token.
@@ -189,7 +202,12 @@ class TokenSource:
 
     def _remember(self, tokens: OAuthTokens) -> None:
         with self._cache_lock:
-            self._cache[self.secret_name] = tokens
+            self._cache[self.secret_name] = (self.credential_version, tokens)
+
+    @classmethod
+    def forget(cls, tenant_id: str, connection_id: str) -> None:
+        with cls._cache_lock:
+            cls._cache.pop(connection_secret_name(tenant_id, connection_id), None)
 
     @classmethod
     def forget_all(cls) -> None:

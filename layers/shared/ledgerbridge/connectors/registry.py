@@ -3,10 +3,14 @@ so a function never pays the import cost of vendors it does not talk to."""
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from ..errors import ValidationFailed
 from ..oauth.providers import known_vendors, provider
 from .base import Connector
+
+if TYPE_CHECKING:
+    from ..models.connection import Connection
 
 _PACKAGES = {
     "visma_eaccounting": "ledgerbridge.connectors.visma_eaccounting",
@@ -22,7 +26,7 @@ def require_supported(vendor: str) -> None:
         raise ValidationFailed(f"vendor {vendor!r} is not supported; supported: {', '.join(supported_vendors())}")
 
 
-def connector_for(vendor: str, tenant_id: str, connection_id: str) -> Connector:
-    require_supported(vendor)
-    module = importlib.import_module(_PACKAGES[vendor])
-    return module.build_connector(provider(vendor), tenant_id, connection_id)
+def connector_for(connection: "Connection") -> Connector:
+    require_supported(connection.vendor)
+    module = importlib.import_module(_PACKAGES[connection.vendor])
+    return module.build_connector(provider(connection.vendor), connection)

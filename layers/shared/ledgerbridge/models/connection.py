@@ -129,6 +129,10 @@ class Connection(BaseModel):
     last_run_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Bumped on every write: writes are conditional on it, so concurrent updates never overwrite each other.
+    revision: int = 0
+    # Bumped on every (re)connect: warm workers drop tokens cached for an older credential.
+    credential_version: int = 0
 
 
 class ConnectionCreate(BaseModel):

@@ -1,13 +1,14 @@
 """Connections table: pk tenant_id, sk connection_id; sparse GSI ``due`` for the scheduler."""
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from datetime import datetime
 
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
+from ..models.common import utcnow
 from ..models.connection import Connection, Frequency
 from ..settings import get_settings
-from .dynamo import ddb, from_item, query_all, to_item, values
+from .dynamo import ddb, from_item, is_conditional_failure, query_all, to_item, values
 
 SCHEDULED = "scheduled"
 
@@ -16,6 +17,7 @@ def _to_item(connection: Connection) -> dict:
     data = {
         "tenant_id": connection.tenant_id,
         "connection_id": connection.connection_id,
+        "revision": connection.revision,
         "body": connection.model_dump_json(),
     }
     # Only connections with a schedule appear in the sparse ``due`` index the scheduler queries.
@@ -29,8 +31,42 @@ def _from_item(item: dict) -> Connection:
     return Connection.model_validate_json(from_item(item)["body"])
 
 
-def put(connection: Connection) -> None:
-    ddb().put_item(TableName=get_settings().connections_table, Item=_to_item(connection))
+class StaleConnection(Exception):
+    """The connection changed since it was read."""
+
+
+def _put_if_unchanged(connection: Connection) -> Connection:
+    """Write ``connection`` if nobody wrote it since it was read (optimistic locking on revision)."""
+    updated = connection.model_copy(update={"revision": connection.revision + 1, "updated_at": utcnow()})
+    try:
+        ddb().put_item(
+            TableName=get_settings().connections_table, Item=_to_item(updated),
+            ConditionExpression="revision = :seen",
+            ExpressionAttributeValues=values({":seen": connection.revision}),
+        )
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            raise StaleConnection(connection.connection_id) from exc
+        raise
+    return updated
+
+
+def update(tenant_id: str, connection_id: str, change: Callable[[Connection], bool | None],
+           attempts: int = 8) -> Connection:
+    """Read, apply ``change``, write back only if unchanged meanwhile; retried on conflicts.
+
+    ``change`` may return False to write nothing (the state it wanted to change has moved on).
+    A deleted connection stays deleted: NotFound.
+    """
+    for _ in range(attempts):
+        connection = get(tenant_id, connection_id)
+        if change(connection) is False:
+            return connection
+        try:
+            return _put_if_unchanged(connection)
+        except StaleConnection:
+            continue
+    raise Conflict(f"connection {connection_id} is being changed by someone else; try again")
 
 
 def create(connection: Connection) -> None:
@@ -79,7 +115,3 @@ def due(now: datetime, limit: int = 500) -> list[tuple[str, str]]:
         Limit=limit,
     )
     return [(i["tenant_id"], i["connection_id"]) for i in items]
-
-
-def dumps(connection: Connection) -> str:
-    return json.dumps(connection.model_dump(mode="json"))

@@ -98,7 +98,7 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
         if settlement.attachment is not None:
             attachment = AttachmentFile(settlement.attachment.file_name, settlement.attachment.content_type,
                                         settlement.attachment.content())
-        connector = registry.connector_for(connection.vendor, job.tenant_id, job.connection_id)
+        connector = registry.connector_for(connection)
 
         if checkpoints.get(SUBMITTED) and not checkpoints.get(VENDOR_DOCUMENT_ID):
             # An earlier attempt sent the voucher and never learned the answer.
@@ -120,7 +120,7 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
     except LeaseLost:
         return {"outcome": "skipped", "state": "taken over"}
     except (CredentialRejected, NotConnected) as exc:
-        connections.mark_needs_reauth(job.tenant_id, job.connection_id, exc.message)
+        connections.mark_needs_reauth(job.tenant_id, job.connection_id, exc.message, connection.credential_version)
         documents.finish(claimed, lease, DocumentState.WAITING,
                          reason=f"waiting for the connection: {exc.message}")
         return {"outcome": "deferred", "reason": exc.message}

@@ -48,12 +48,11 @@ def delete(tenant_id: str, connection_id: str) -> None:
 
 def update_schedule(tenant_id: str, connection_id: str, schedule: TransferSchedule,
                     now: datetime | None = None) -> Connection:
-    connection = connection_store.get(tenant_id, connection_id)
-    connection.schedule = schedule
-    connection.next_run_at = _next_run(connection, now or utcnow())
-    connection.updated_at = utcnow()
-    connection_store.put(connection)
-    return connection
+    def change(connection: Connection) -> None:
+        connection.schedule = schedule
+        connection.next_run_at = _next_run(connection, now or utcnow())
+
+    return connection_store.update(tenant_id, connection_id, change)
 
 
 def _next_run(connection: Connection, now: datetime) -> datetime | None:
@@ -63,22 +62,29 @@ def _next_run(connection: Connection, now: datetime) -> datetime | None:
     return next_run_after(connection.schedule, now)
 
 
-def mark_connected(connection: Connection, company: str | None) -> Connection:
-    connection.status = ConnectionStatus.CONNECTED
-    connection.status_reason = None
-    connection.vendor_company = company
-    connection.next_run_at = _next_run(connection, utcnow())
-    connection.updated_at = utcnow()
-    connection_store.put(connection)
-    return connection
+def mark_connected(tenant_id: str, connection_id: str, company: str | None) -> Connection:
+    def change(connection: Connection) -> None:
+        connection.status = ConnectionStatus.CONNECTED
+        connection.status_reason = None
+        connection.vendor_company = company
+        connection.credential_version += 1
+        connection.next_run_at = _next_run(connection, utcnow())
+
+    return connection_store.update(tenant_id, connection_id, change)
 
 
-def mark_needs_reauth(tenant_id: str, connection_id: str, reason: str) -> None:
-    connection = connection_store.get(tenant_id, connection_id)
-    connection.status = ConnectionStatus.NEEDS_REAUTH
-    connection.status_reason = reason
-    connection.updated_at = utcnow()
-    connection_store.put(connection)
+def mark_needs_reauth(tenant_id: str, connection_id: str, reason: str, credential_version: int | None = None) -> None:
+    """The vendor refused the credential of ``credential_version``; a newer one (a reconnect that
+    happened meanwhile) is left alone."""
+
+    def change(connection: Connection) -> bool:
+        if credential_version is not None and connection.credential_version != credential_version:
+            return False
+        connection.status = ConnectionStatus.NEEDS_REAUTH
+        connection.status_reason = reason
+        return True
+
+    connection_store.update(tenant_id, connection_id, change)
 
 
 def _require_connected(connection: Connection) -> None:
@@ -89,11 +95,11 @@ def _require_connected(connection: Connection) -> None:
 def catalog(tenant_id: str, connection_id: str, on_date: date | None = None) -> Catalog:
     connection = connection_store.get(tenant_id, connection_id)
     _require_connected(connection)
-    connector = registry.connector_for(connection.vendor, tenant_id, connection_id)
+    connector = registry.connector_for(connection)
     try:
         return connector.read_catalog(on_date or utcnow().date())
     except CredentialRejected as exc:
-        mark_needs_reauth(tenant_id, connection_id, exc.message)
+        mark_needs_reauth(tenant_id, connection_id, exc.message, connection.credential_version)
         raise NotConnected(exc.message) from exc
 
 
@@ -109,23 +115,23 @@ def save_account_setup(tenant_id: str, connection_id: str, setup: AccountSetup) 
     vendor_catalog = catalog(tenant_id, connection_id, today)
     resolved = validate_account_setup(setup, vendor_catalog, dates)
     resolved.validated_at = utcnow()
-    connection = connection_store.get(tenant_id, connection_id)
-    connection.account_setup = resolved
-    connection.next_run_at = _next_run(connection, utcnow())
-    connection.updated_at = utcnow()
-    connection_store.put(connection)
-    return connection
+
+    def change(connection: Connection) -> None:
+        connection.account_setup = resolved
+        connection.next_run_at = _next_run(connection, utcnow())
+
+    return connection_store.update(tenant_id, connection_id, change)
 
 
 def check(tenant_id: str, connection_id: str) -> dict:
     """'Test integration': call the vendor with the stored credential."""
     connection = connection_store.get(tenant_id, connection_id)
     _require_connected(connection)
-    connector = registry.connector_for(connection.vendor, tenant_id, connection_id)
+    connector = registry.connector_for(connection)
     try:
         result = connector.check()
     except CredentialRejected as exc:
-        mark_needs_reauth(tenant_id, connection_id, exc.message)
+        mark_needs_reauth(tenant_id, connection_id, exc.message, connection.credential_version)
         return {"ok": False, "message": exc.message}
     return {"ok": result.ok, "company_name": result.company_name, "message": result.message}
 

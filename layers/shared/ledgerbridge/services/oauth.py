@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from ..connectors import registry
-from ..credentials import app_credentials, store_tokens, token_request, tokens_from_response
+from ..credentials import TokenSource, app_credentials, store_tokens, token_request, tokens_from_response
 from ..errors import CredentialRejected, ValidationFailed, VendorError
 from ..oauth.providers import provider
 from ..repositories import connections as connection_store
@@ -72,14 +72,15 @@ def callback(params: dict[str, str]) -> CallbackOutcome:
     try:
         body = token_request(spec, form, timeout=get_settings().vendor_timeout_seconds)
         store_tokens(tenant_id, connection_id, tokens_from_response(body))
-        company = registry.connector_for(connection.vendor, tenant_id, connection_id).check().company_name
+        TokenSource.forget(tenant_id, connection_id)  # this container may hold the previous account's tokens
+        company = registry.connector_for(connection).check().company_name
     except CredentialRejected as exc:
         return CallbackOutcome(False, "Not connected", exc.message, connection.name, status_code=400)
     except VendorError as exc:
         return CallbackOutcome(False, "Not connected",
                                f"{spec.display_name} could not be reached ({exc.message}); try again.",
                                connection.name, status_code=502)
-    connections.mark_connected(connection, company)
+    connections.mark_connected(tenant_id, connection_id, company)
     return CallbackOutcome(True, f"{spec.display_name} account connected",
                            f"{spec.display_name} account connected" + (f": {company}" if company else "") + ".",
                            connection.name)

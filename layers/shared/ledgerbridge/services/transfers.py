@@ -69,14 +69,23 @@ def run_due(now: datetime | None = None) -> dict:
         connection = connection_store.get(tenant_id, connection_id)
         if connection.next_run_at is None or connection.next_run_at > now:
             continue  # changed since the index was read
+        due_at = connection.next_run_at
         summary["connections"] += 1
         if connection.status == ConnectionStatus.CONNECTED and connection.account_setup is not None:
-            window = scheduled_window(connection.schedule, connection.next_run_at)
+            window = scheduled_window(connection.schedule, due_at)
             summary["jobs"] += enqueue(_jobs(_due_in(connection, window, now), "schedule"))
-        connection.last_run_at = now
-        connection.next_run_at = next_run_after(connection.schedule, now)
-        connection.updated_at = now
-        connection_store.put(connection)
+
+        def plan_next(current: Connection) -> bool:
+            if current.next_run_at != due_at:
+                return False  # rescheduled meanwhile (settings saved, another scheduler run)
+            current.last_run_at = now
+            current.next_run_at = next_run_after(current.schedule, now)
+            return True
+
+        try:
+            connection_store.update(tenant_id, connection_id, plan_next)
+        except NotFound:
+            continue  # deleted meanwhile
     return summary
 
 

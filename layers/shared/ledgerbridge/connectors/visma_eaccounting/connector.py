@@ -15,6 +15,7 @@ import httpx
 
 from ...credentials import TokenSource
 from ...errors import CredentialRejected, PermanentVendorError
+from ...models.connection import Connection
 from ...money import exact_json
 from ...oauth.providers import Provider
 from ...settings import get_settings
@@ -256,5 +257,6 @@ def _date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def build_connector(provider: Provider, tenant_id: str, connection_id: str) -> VismaEAccountingConnector:
-    return VismaEAccountingConnector(vendor_http(provider), TokenSource(provider, tenant_id, connection_id))
+def build_connector(provider: Provider, connection: Connection) -> VismaEAccountingConnector:
+    tokens = TokenSource(provider, connection.tenant_id, connection.connection_id, connection.credential_version)
+    return VismaEAccountingConnector(vendor_http(provider), tokens)
