@@ -153,3 +153,30 @@ def test_vendor_trouble_is_a_clear_status_not_a_crash(connected, visma):
     visma.add_fault(Fault("rate_limit", method="GET", path_prefix="/v2/fiscalyears", times=-1, retry_after=30))
     status, body = api.call("GET", f"/connections/{connection_id}/catalog")
     assert status == 503 and "rate limit" in body["message"]
+
+
+def test_concurrent_connection_writes_do_not_overwrite_each_other(connected):
+    from ledgerbridge.repositories import connections as store
+
+    api, connection_id = connected
+    interleaved = []
+
+    def rename(connection):
+        if not interleaved:
+            # Another writer (say the worker marking needs_reauth) lands between our read and write.
+            interleaved.append(store.update("tenant-a", connection_id, lambda c: setattr(c, "status_reason", "x")))
+        connection.name = "Renamed"
+
+    result = store.update("tenant-a", connection_id, rename)
+    assert result.name == "Renamed" and result.status_reason == "x", "both changes survive"
+    assert result.revision == interleaved[0].revision + 1
+
+
+def test_needs_reauth_for_an_old_credential_does_not_undo_a_reconnect(connected):
+    from ledgerbridge.services import connections
+
+    api, connection_id = connected
+    before = api.call("GET", f"/connections/{connection_id}")[1]
+    connections.mark_needs_reauth("tenant-a", connection_id, "refused", credential_version=0)
+    assert api.call("GET", f"/connections/{connection_id}")[1]["status"] == "connected"
+    assert before["status"] == "connected"
