@@ -33,7 +33,7 @@ Try:
   curl -s -X POST {stack.url}/connections -H "Authorization: Bearer $LB_KEY" \\
        -d '{{"vendor":"visma_eaccounting","name":"My shop"}}'
   curl -s -X POST {stack.url}/connections/<connection_id>/connect -H "Authorization: Bearer $LB_KEY"
-      -> open authorize_url in a browser, log in, "Yes, allow"
+      -> open connect_url in a browser, log in, "Yes, allow"
   curl -s {stack.url}/connections/<connection_id>/documents -H "Authorization: Bearer $LB_KEY"
 
 Ctrl-C stops it.""", flush=True)

@@ -150,13 +150,16 @@ class DevStack:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
 
     def connect_in_browser(self, api: httpx.Client, connection_id: str, username: str, password: str) -> httpx.Response:
-        """Walk the OAuth flow as a user's browser would: start, log in, consent, land on the callback."""
+        """Walk the OAuth flow as a user's browser would: open the connect link, log in, consent,
+        land on the callback (one cookie jar throughout, as in a browser)."""
         started = api.post(f"/connections/{connection_id}/connect")
         started.raise_for_status()
-        authorize_url = started.json()["authorize_url"]
         with httpx.Client(timeout=30, follow_redirects=False) as browser:
-            page = browser.get(authorize_url)
-            page.raise_for_status()
+            to_vendor = browser.get(started.json()["connect_url"])
+            if to_vendor.status_code != 302:
+                raise RuntimeError(f"connect link did not redirect: {to_vendor.status_code} {to_vendor.text[:200]}")
+            authorize_url = to_vendor.headers["Location"]
+            browser.get(authorize_url).raise_for_status()
             form = dict(httpx.URL(authorize_url).params)
             form.update(username=username, password=password, consent="yes")
             answer = browser.post(authorize_url.split("?")[0], data=form)

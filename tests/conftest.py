@@ -99,7 +99,7 @@ class Api:
         self.tenant = tenant
 
     def call(self, method: str, path: str, body: Any = None, query: dict | None = None,
-             raw_body: str | None = None) -> tuple[int, Any]:
+             raw_body: str | None = None, headers: dict | None = None, full: bool = False) -> Any:
         function = "ManagementApiFunction"
         params: dict[str, str] = {}
         parts = path.strip("/").split("/")
@@ -113,7 +113,10 @@ class Api:
             params["document_id"] = parts[3]
         event = api_event(method, path, tenant=self.tenant, body=body, query=query, raw_body=raw_body,
                           path_params=params or None)
+        event["headers"].update(headers or {})
         result = lambdas.invoke(function, event)
+        if full:
+            return result
         text = result.get("body") or ""
         try:
             payload = json.loads(text) if text else None
@@ -148,6 +151,30 @@ def browser_consent(authorize_url: str, username: str = "demo@bakery.example", p
         return dict(httpx.URL(answer.headers["Location"]).params)
 
 
+class Browser:
+    """A user's browser for the OAuth flow: follows /oauth/start and keeps its cookies."""
+
+    def __init__(self):
+        self.cookies: dict[str, str] = {}
+
+    def start(self, connect_url: str) -> str:
+        """Open the hub's connect link; returns the vendor authorize URL it redirects to."""
+        import httpx
+
+        ticket = httpx.URL(connect_url).params["ticket"]
+        result = Api(None).call("GET", "/oauth/start", query={"ticket": ticket}, full=True)
+        assert result["statusCode"] == 302, result
+        headers = {**(result.get("headers") or {}), **{k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}}
+        for set_cookie in (result.get("multiValueHeaders") or {}).get("Set-Cookie", []):
+            name, _, rest = set_cookie.partition("=")
+            self.cookies[name] = rest.split(";")[0]
+        return headers["Location"]
+
+    def callback(self, params: dict) -> tuple[int, str]:
+        cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        return Api(None).call("GET", "/oauth/callback", query=params, headers={"Cookie": cookie} if cookie else None)
+
+
 def connect(api: Api, name: str = "Shop", username: str = "demo@bakery.example",
             password: str = "demo-password", schedule: dict | None = None) -> str:
     status, created = api.call("POST", "/connections", {"vendor": "visma_eaccounting", "name": name,
@@ -156,8 +183,9 @@ def connect(api: Api, name: str = "Shop", username: str = "demo@bakery.example",
     connection_id = created["connection_id"]
     status, started = api.call("POST", f"/connections/{connection_id}/connect")
     assert status == 200, started
-    params = browser_consent(started["authorize_url"], username, password)
-    status, page = api.call("GET", "/oauth/callback", query=params)
+    browser = Browser()
+    params = browser_consent(browser.start(started["connect_url"]), username, password)
+    status, page = browser.callback(params)
     assert status == 200, page
     return connection_id
 

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
 
     default_timezone: str = "Europe/Oslo"
 
+    @property
+    def oauth_start_uri(self) -> str:
+        """GET /oauth/start beside the callback: where the user's browser begins a connect."""
+        return self.oauth_redirect_uri.rsplit("/callback", 1)[0] + "/start"
+
     def secret_name(self, *parts: str) -> str:
         return "/".join([self.secrets_prefix, self.stage, *parts])
 

@@ -19,7 +19,7 @@ app = new_resolver()
 
 
 class ConnectStarted(BaseModel):
-    authorize_url: str
+    connect_url: str  # open in the user's browser: it redirects to the vendor's sign-in page
 
 
 class DocumentPage(BaseModel):
@@ -56,7 +56,7 @@ def put_schedule(connection_id: str, schedule: Annotated[TransferSchedule, Body(
 
 @app.post("/connections/<connection_id>/connect")
 def connect(connection_id: str) -> ConnectStarted:
-    return ConnectStarted(authorize_url=oauth.start(tenant_of(app), connection_id))
+    return ConnectStarted(connect_url=oauth.start(tenant_of(app), connection_id))
 
 
 @app.post("/connections/<connection_id>/check")

@@ -1,4 +1,5 @@
-"""OAuth ``state`` values: bound to one connection, single-use (consumed by a conditional delete), expiring."""
+"""Short-lived, single-use OAuth records: ``state`` values bound to one connection and one browser,
+and the tickets that start a flow in that browser. Consumed by a conditional delete; expiring."""
 from __future__ import annotations
 
 import time
@@ -7,17 +8,17 @@ from ..settings import get_settings
 from .dynamo import ddb, from_item, is_conditional_failure, to_item, values
 
 
-def put(state: str, *, tenant_id: str, connection_id: str, vendor: str, code_verifier: str | None,
-        ttl_seconds: int) -> None:
+def put(key: str, data: dict, *, ttl_seconds: int) -> None:
     ddb().put_item(
         TableName=get_settings().oauth_states_table,
-        Item=to_item({"state": state, "tenant_id": tenant_id, "connection_id": connection_id, "vendor": vendor,
-                      "code_verifier": code_verifier, "expires_at": int(time.time()) + ttl_seconds}),
+        Item=to_item({**data, "state": key, "expires_at": int(time.time()) + ttl_seconds}),
+        ConditionExpression="attribute_not_exists(#s)",
+        ExpressionAttributeNames={"#s": "state"},
     )
 
 
 def consume(state: str) -> dict | None:
-    """Delete and return the state record; None when unknown, already used, or expired.
+    """Delete and return the record; None when unknown, already used, or expired.
 
     DynamoDB's TTL deletes lazily, so expiry is also checked here.
     """

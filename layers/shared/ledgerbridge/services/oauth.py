@@ -17,17 +17,23 @@ from ..settings import get_settings
 from . import connections
 
 
+TICKET_PREFIX = "ticket#"
+
+
 def start(tenant_id: str, connection_id: str) -> str:
-    """Return the vendor's authorize URL with a fresh state bound to this connection."""
+    """'Connect': a one-time URL to open in the user's browser (GET /oauth/start).
+
+    The flow is bound to that browser: /oauth/start sets a cookie with a nonce that the callback
+    must present, so a sign-in link sent to someone else cannot attach their account to ours.
+    """
     connection = connection_store.get(tenant_id, connection_id)
     spec = provider(connection.vendor)
     if not spec.auth_mode.startswith("oauth2"):
         raise ValidationFailed(f"{spec.display_name} does not use OAuth; store its credential instead")
     settings = get_settings()
     state = secrets.token_urlsafe(32)
+    browser_nonce = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64) if spec.pkce else None
-    oauth_states.put(state, tenant_id=tenant_id, connection_id=connection_id, vendor=connection.vendor,
-                     code_verifier=verifier, ttl_seconds=settings.oauth_state_ttl_seconds)
     params = {
         "client_id": app_credentials(connection.vendor).client_id,
         "redirect_uri": settings.oauth_redirect_uri,
@@ -39,7 +45,32 @@ def start(tenant_id: str, connection_id: str) -> str:
     if verifier:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         params.update(code_challenge=challenge, code_challenge_method="S256")
-    return f"{spec.authorize_url}?{urlencode(params)}"
+    ttl = settings.oauth_state_ttl_seconds
+    oauth_states.put(state, {"tenant_id": tenant_id, "connection_id": connection_id, "vendor": connection.vendor,
+                             "code_verifier": verifier, "browser_nonce": browser_nonce}, ttl_seconds=ttl)
+    ticket = secrets.token_urlsafe(32)
+    oauth_states.put(TICKET_PREFIX + ticket, {"authorize_url": f"{spec.authorize_url}?{urlencode(params)}",
+                                              "oauth_state": state, "browser_nonce": browser_nonce}, ttl_seconds=ttl)
+    return f"{settings.oauth_start_uri}?{urlencode({'ticket': ticket})}"
+
+
+@dataclass
+class BrowserStart:
+    authorize_url: str
+    cookie_name: str
+    browser_nonce: str
+
+
+def cookie_name(state: str) -> str:
+    # One cookie per flow, so two connects started in one browser do not clobber each other.
+    return "lb_oauth_" + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def open_ticket(ticket: str) -> BrowserStart | None:
+    record = oauth_states.consume(TICKET_PREFIX + ticket) if ticket else None
+    if record is None:
+        return None
+    return BrowserStart(record["authorize_url"], cookie_name(record["oauth_state"]), record["browser_nonce"])
 
 
 @dataclass
@@ -51,12 +82,18 @@ class CallbackOutcome:
     status_code: int = 200
 
 
-def callback(params: dict[str, str]) -> CallbackOutcome:
+def callback(params: dict[str, str], cookies: dict[str, str]) -> CallbackOutcome:
     state = params.get("state") or ""
+    if state.startswith(TICKET_PREFIX):
+        state = ""
     record = oauth_states.consume(state) if state else None
     if record is None:
         return CallbackOutcome(False, "Link expired",
                                "This sign-in link has expired or was already used. Start again from the hub.", status_code=400)
+    presented = cookies.get(cookie_name(state), "")
+    if not secrets.compare_digest(presented.encode(), str(record.get("browser_nonce", "")).encode()):
+        return CallbackOutcome(False, "Not connected",
+                               "This sign-in was not started in this browser. Start again from the hub.", status_code=400)
     tenant_id, connection_id = record["tenant_id"], record["connection_id"]
     connection = connection_store.get(tenant_id, connection_id)
     spec = provider(connection.vendor)
