@@ -353,3 +353,16 @@ def _assert_exactly_once_for_versions(visma, api, connection_id):
     docs = _documents(api, connection_id)
     assert sorted(d["state"] for d in docs) == ["booked", "superseded"]
     assert len(visma.vouchers()) == 1
+
+
+def test_proof_of_absence_survives_a_refused_search_filter(connected, visma, aws):
+    """If eAccounting refuses our $filter, the search falls back to reading the fiscal year."""
+    api, connection_id = connected
+    day = date.today() - timedelta(days=1)
+    _ingest(api, connection_id, [day])
+    visma.add_fault(Fault("timeout_after_commit", method="POST", path_prefix="/v2/vouchers", times=1, delay_s=3.0))
+    visma.add_fault(Fault("status", method="GET", path_prefix="/v2/vouchers", times=1, status=400))
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    QueueDriver(aws).run()
+    _assert_exactly_once(visma, api, connection_id, 1)
+    assert any(k.startswith("GET /v2/vouchers/{fiscalyearId}") for k in visma.request_counts())

@@ -208,13 +208,27 @@ class VismaEAccountingConnector:
         return BookingReceipt(vendor_document_id=voucher_id, vendor_document_number=checkpoints.get(VOUCHER_NUMBER))
 
     def find_booking(self, voucher: Voucher) -> BookingReceipt | None:
+        """Search the vouchers of that date for our reference; None only when provably absent."""
+        day = voucher.voucher_date.isoformat()
+        try:
+            candidates = list(self._pages("vouchers", {"$filter": f"VoucherDate eq '{day}'"}))
+        except PermanentVendorError:
+            # The OData filter syntax is not pinned down in Visma's spec. If it is refused, read the
+            # fiscal year's vouchers and filter here: slower, but still a proof of absence.
+            candidates = [v for v in self._vouchers_of_fiscal_year(voucher.voucher_date)
+                          if str(field(v, "VoucherDate") or "")[:10] == day]
         marker = f"[{voucher.reference}]"
-        flt = f"VoucherDate eq '{voucher.voucher_date.isoformat()}'"
-        for found in self._pages("vouchers", {"$filter": flt}):
+        for found in candidates:
             if marker in (field(found, "VoucherText") or ""):
                 return BookingReceipt(vendor_document_id=field(found, "Id"),
                                       vendor_document_number=field(found, "NumberAndNumberSeries"))
         return None
+
+    def _vouchers_of_fiscal_year(self, day: date) -> Iterator[dict[str, Any]]:
+        for fiscal_year in self._pages("fiscalyears"):
+            if _date(field(fiscal_year, "StartDate")) <= day <= _date(field(fiscal_year, "EndDate")):
+                yield from self._pages(f"vouchers/{field(fiscal_year, 'Id')}")
+                return
 
     def _voucher_body(self, voucher: Voucher) -> dict[str, Any]:
         rows = []
