@@ -141,3 +141,13 @@ def test_export_log_filters_by_state_and_date_and_pages(connected):
                               query={"limit": "4", "cursor": first["next_cursor"]})
     assert len(second["documents"]) == 3
     assert api.call("GET", f"/connections/{connection_id}/documents", query={"state": "lost"})[0] == 422
+
+
+def test_a_settlement_in_another_currency_than_the_company_is_refused(connected):
+    api, connection_id = connected
+    assert api.call("GET", f"/connections/{connection_id}")[1]["vendor_currency"] == "NOK"
+    body = samples.settlement(DAY, 1)
+    body["currency"] = "EUR"
+    status, result = api.call("POST", f"/connections/{connection_id}/settlements", body)
+    assert status == 422 and "books in NOK" in result["message"]
+    assert _log(api, connection_id, state="rejected")[0]["reason"] == result["message"]

@@ -225,9 +225,9 @@ def test_attachment_data_must_be_nonempty_base64(data, message):
         Attachment(file_name="z.pdf", content_type="application/pdf", data=data)
 
 
-def test_attachment_over_ten_megabytes_is_refused():
+def test_attachment_over_four_megabytes_is_refused():
     data = base64.b64encode(b"\0" * (MAX_ATTACHMENT_BYTES + 1)).decode()
-    with pytest.raises(ValidationError, match="larger than 10 MB"):
+    with pytest.raises(ValidationError, match="larger than 4 MB"):
         Attachment(file_name="z.pdf", content_type="application/pdf", data=data)
 
 

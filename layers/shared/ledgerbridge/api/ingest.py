@@ -32,7 +32,7 @@ def post_settlement(
     try:
         result = ingest_settlement(tenant_of(app), connection_id, settlement, supersede=supersede)
     except LedgerbridgeError as exc:
-        if exc.status_code == 409:
+        if exc.status_code in (409, 422):
             _log_rejection(connection_id, exc.message)
         raise
     status = 201 if result.created else 200

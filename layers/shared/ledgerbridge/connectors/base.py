@@ -93,6 +93,7 @@ class ConnectionCheck:
     ok: bool
     company_name: str | None = None
     message: str = ""
+    currency: str | None = None  # the company's accounting currency: every amount we book is in it
 
 
 class Checkpoints(Protocol):

@@ -124,6 +124,7 @@ class Connection(BaseModel):
     schedule: TransferSchedule = Field(default_factory=TransferSchedule)
     account_setup: AccountSetup | None = None
     vendor_company: str | None = None
+    vendor_currency: str | None = None
     status_reason: str | None = None
     next_run_at: datetime | None = None
     last_run_at: datetime | None = None
@@ -152,6 +153,7 @@ class ConnectionView(BaseModel):
     status: ConnectionStatus
     status_reason: str | None
     vendor_company: str | None
+    vendor_currency: str | None
     schedule: TransferSchedule
     account_setup: AccountSetup | None
     next_run_at: datetime | None

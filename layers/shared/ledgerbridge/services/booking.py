@@ -93,6 +93,10 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
 
     try:
         settlement = Settlement.model_validate_json(payloads.get(claimed.payload_key))
+        if connection.vendor_currency and settlement.currency != connection.vendor_currency:
+            # Accepted before the account was connected; booking it would misstate every amount.
+            raise PermanentVendorError(f"the settlement is in {settlement.currency} but the company books in "
+                                       f"{connection.vendor_currency}; resend it in {connection.vendor_currency}")
         voucher = build_settlement_voucher(settlement, connection.account_setup, reference=claimed.reference)
         attachment = None
         if settlement.attachment is not None:

@@ -62,11 +62,12 @@ def _next_run(connection: Connection, now: datetime) -> datetime | None:
     return next_run_after(connection.schedule, now)
 
 
-def mark_connected(tenant_id: str, connection_id: str, company: str | None) -> Connection:
+def mark_connected(tenant_id: str, connection_id: str, company: str | None, currency: str | None) -> Connection:
     def change(connection: Connection) -> None:
         connection.status = ConnectionStatus.CONNECTED
         connection.status_reason = None
         connection.vendor_company = company
+        connection.vendor_currency = currency
         connection.credential_version += 1
         connection.next_run_at = _next_run(connection, utcnow())
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import Conflict
+from ..errors import Conflict, ValidationFailed
 from ..models.documents import DocumentRecord, DocumentState
 from ..models.settlement import Settlement
 from ..repositories import connections as connection_store
@@ -25,6 +25,10 @@ class IngestResult:
 def ingest_settlement(tenant_id: str, connection_id: str, settlement: Settlement, *,
                       supersede: bool = False) -> IngestResult:
     connection = connection_store.get(tenant_id, connection_id)
+    if connection.vendor_currency and settlement.currency != connection.vendor_currency:
+        raise ValidationFailed(
+            f"settlement {settlement.document_id} is in {settlement.currency} but the accounting company books "
+            f"in {connection.vendor_currency}; send it in {connection.vendor_currency}")
     content_hash = settlement.content_hash()
     existing = documents.latest(tenant_id, connection_id, settlement.document_id)
     if existing is not None:

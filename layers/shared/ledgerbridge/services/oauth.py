@@ -110,14 +110,15 @@ def callback(params: dict[str, str], cookies: dict[str, str]) -> CallbackOutcome
         body = token_request(spec, form, timeout=get_settings().vendor_timeout_seconds)
         store_tokens(tenant_id, connection_id, tokens_from_response(body))
         TokenSource.forget(tenant_id, connection_id)  # this container may hold the previous account's tokens
-        company = registry.connector_for(connection).check().company_name
+        checked = registry.connector_for(connection).check()
     except CredentialRejected as exc:
         return CallbackOutcome(False, "Not connected", exc.message, connection.name, status_code=400)
     except VendorError as exc:
         return CallbackOutcome(False, "Not connected",
                                f"{spec.display_name} could not be reached ({exc.message}); try again.",
                                connection.name, status_code=502)
-    connections.mark_connected(tenant_id, connection_id, company)
+    connections.mark_connected(tenant_id, connection_id, checked.company_name, checked.currency)
+    company = checked.company_name
     return CallbackOutcome(True, f"{spec.display_name} account connected",
                            f"{spec.display_name} account connected" + (f": {company}" if company else "") + ".",
                            connection.name)

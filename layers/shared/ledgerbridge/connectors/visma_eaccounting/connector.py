@@ -143,8 +143,9 @@ class VismaEAccountingConnector:
 
     # --- protocol -------------------------------------------------------------------------------
     def check(self) -> ConnectionCheck:
-        settings = self._call("GET", "companysettings")
-        return ConnectionCheck(ok=True, company_name=field(settings or {}, "Name"), message="connected")
+        settings = self._call("GET", "companysettings") or {}
+        return ConnectionCheck(ok=True, company_name=field(settings, "Name"), message="connected",
+                               currency=field(settings, "CurrencyCode"))
 
     def read_catalog(self, on_date: date) -> Catalog:
         fiscal_years = [
