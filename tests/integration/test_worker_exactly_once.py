@@ -366,3 +366,15 @@ def test_proof_of_absence_survives_a_refused_search_filter(connected, visma, aws
     QueueDriver(aws).run()
     _assert_exactly_once(visma, api, connection_id, 1)
     assert any(k.startswith("GET /v2/vouchers/{fiscalyearId}") for k in visma.request_counts())
+
+
+def test_scheduler_handler_uses_the_events_time(connected, visma, aws):
+    api, connection_id = connected
+    _ingest(api, connection_id, [date.today() - timedelta(days=1)])
+    connection = api.call("GET", f"/connections/{connection_id}")[1]
+    event = json.loads((__import__("pathlib").Path(__file__).parents[2] / "events/scheduler/scheduled_event.json").read_text())
+    event["time"] = connection["next_run_at"].replace("+00:00", "Z")
+    assert lambdas.invoke("SchedulerFunction", event) == {"connections": 1, "jobs": 1}
+    assert lambdas.invoke("SchedulerFunction", event) == {"connections": 0, "jobs": 0}, "a repeated event does nothing"
+    QueueDriver(aws).run()
+    _assert_exactly_once(visma, api, connection_id, 1)
