@@ -155,8 +155,10 @@ class DevStack:
         started = api.post(f"/connections/{connection_id}/connect")
         started.raise_for_status()
         with httpx.Client(timeout=30, follow_redirects=False) as browser:
-            to_vendor = browser.get(started.json()["connect_url"])
-            if to_vendor.status_code != 302:
+            connect_url = started.json()["connect_url"]
+            browser.get(connect_url).raise_for_status()  # "you are about to connect …": confirm
+            to_vendor = browser.post(connect_url.split("?")[0], data={"ticket": httpx.URL(connect_url).params["ticket"]})
+            if to_vendor.status_code != 303:
                 raise RuntimeError(f"connect link did not redirect: {to_vendor.status_code} {to_vendor.text[:200]}")
             authorize_url = to_vendor.headers["Location"]
             browser.get(authorize_url).raise_for_status()

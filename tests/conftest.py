@@ -48,7 +48,7 @@ def aws(monkeypatch, visma_server):
             "visma_eaccounting.api_url": f"{visma_server.base_url}/v2",
         }),
         "LB_BACKOFF_BASE_SECONDS": "0", "LB_VENDOR_TIMEOUT_SECONDS": "2",
-        "LB_MIN_TIME_TO_START_BOOKING_MS": "100",
+        "LB_MIN_TIME_TO_START_BOOKING_MS": "0", "LB_LEASE_MARGIN_MS": "0", "LB_SUBMIT_SETTLE_SECONDS": "0",
         "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "Ledgerbridge", "POWERTOOLS_SERVICE_NAME": "ledgerbridge",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -58,7 +58,7 @@ def aws(monkeypatch, visma_server):
     monkeypatch.delenv("LB_AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
-        created = aws_resources.create_all(session, None, prefix="test", max_delivery_attempts=4)
+        created = aws_resources.create_all(session, None, prefix="test", max_delivery_attempts=6)
         for key, value in created.items():
             monkeypatch.setenv(key, value)
         reset_process_caches()
@@ -158,12 +158,15 @@ class Browser:
         self.cookies: dict[str, str] = {}
 
     def start(self, connect_url: str) -> str:
-        """Open the hub's connect link; returns the vendor authorize URL it redirects to."""
+        """Open the hub's connect link, confirm; returns the vendor authorize URL it redirects to."""
         import httpx
 
         ticket = httpx.URL(connect_url).params["ticket"]
-        result = Api(None).call("GET", "/oauth/start", query={"ticket": ticket}, full=True)
-        assert result["statusCode"] == 302, result
+        page = Api(None).call("GET", "/oauth/start", query={"ticket": ticket}, full=True)
+        assert page["statusCode"] == 200 and 'name="ticket"' in page["body"], page
+        result = Api(None).call("POST", "/oauth/start", raw_body=f"ticket={ticket}",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"}, full=True)
+        assert result["statusCode"] == 303, result
         headers = {**(result.get("headers") or {}), **{k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}}
         for set_cookie in (result.get("multiValueHeaders") or {}).get("Set-Cookie", []):
             name, _, rest = set_cookie.partition("=")

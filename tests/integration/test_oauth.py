@@ -66,12 +66,18 @@ def test_state_is_single_use_and_bound(aws, visma):
     assert browser.callback(forged)[0] == 400
 
 
-def test_connect_link_is_single_use(aws, visma):
+def test_connect_link_says_whose_connection_and_is_single_use(aws, visma):
     _, connect_url = _started(Api("tenant-a"))
-    Browser().start(connect_url)
     ticket = __import__("httpx").URL(connect_url).params["ticket"]
+    for _ in range(2):  # a link scanner's GET uses nothing up
+        status, page = Api(None).call("GET", "/oauth/start", query={"ticket": ticket})
+        assert status == 200 and "Bakery" in page and "tenant-a" in page and "Visma eAccounting" in page
+    Browser().start(connect_url)
     status, page = Api(None).call("GET", "/oauth/start", query={"ticket": ticket})
     assert status == 400 and "expired or was already used" in page
+    status, page = Api(None).call("POST", "/oauth/start", raw_body=f"ticket={ticket}",
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 400
 
 
 def test_a_sign_in_finished_in_another_browser_is_refused(aws, visma):

@@ -30,11 +30,12 @@ class QueueDriver:
         self.timeout_seconds = timeout_seconds
         self.crashes = 0
 
-    def run(self, max_rounds: int = 200) -> None:
+    def run(self, max_seconds: float = 120) -> None:
         import time
 
         idle = 0
-        for _ in range(max_rounds):
+        deadline = time.monotonic() + max_seconds
+        while time.monotonic() < deadline:
             messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
                                                 AttributeNames=["All"]).get("Messages", [])
             if not messages:
@@ -211,7 +212,7 @@ def test_exhausted_retries_go_to_the_dlq_and_redrive_books_once(connected, visma
     driver = QueueDriver(aws)
     driver.run()
     doc = _documents(api, connection_id)[0]
-    assert doc["state"] == "failed" and "gave up after 4 attempts" in doc["reason"]
+    assert doc["state"] == "failed" and "gave up after 6 attempts" in doc["reason"]
     dead = driver.sqs.receive_message(QueueUrl=driver.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
     assert len(dead) == 1
 
@@ -377,4 +378,23 @@ def test_scheduler_handler_uses_the_events_time(connected, visma, aws):
     assert lambdas.invoke("SchedulerFunction", event) == {"connections": 1, "jobs": 1}
     assert lambdas.invoke("SchedulerFunction", event) == {"connections": 0, "jobs": 0}, "a repeated event does nothing"
     QueueDriver(aws).run()
+    _assert_exactly_once(visma, api, connection_id, 1)
+
+
+def test_an_unanswered_post_is_searched_for_only_after_the_vendor_had_time_to_commit(connected, visma, aws,
+                                                                                       monkeypatch):
+    from devstack import reset_process_caches
+
+    monkeypatch.setenv("LB_SUBMIT_SETTLE_SECONDS", "3")
+    reset_process_caches()
+    api, connection_id = connected
+    _ingest(api, connection_id, [date.today() - timedelta(days=1)])
+    visma.add_fault(Fault("timeout_after_commit", method="POST", path_prefix="/v2/vouchers", times=1, delay_s=3.0))
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    driver = QueueDriver(aws)
+    started = __import__("time").monotonic()
+    driver.run()
+    assert __import__("time").monotonic() - started >= 3, "the retry waited out the settle window"
+    doc = _documents(api, connection_id)[0]
+    assert doc["state"] == "booked" and doc["attempts"] >= 2
     _assert_exactly_once(visma, api, connection_id, 1)

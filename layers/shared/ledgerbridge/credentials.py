@@ -91,6 +91,11 @@ def app_credentials(vendor: str) -> AppCredentials:
     return cached
 
 
+def refresh_lease_id(tenant_id: str, connection_id: str) -> str:
+    """The one lease under which a connection's tokens are written (refresh or reconnect)."""
+    return f"token-refresh#{connection_secret_name(tenant_id, connection_id)}"
+
+
 def store_tokens(tenant_id: str, connection_id: str, tokens: OAuthTokens) -> None:
     write_secret(connection_secret_name(tenant_id, connection_id), tokens.dump_secret(),
                  tags={"tenant_id": tenant_id, "connection_id": connection_id})
@@ -173,8 +178,10 @@ class TokenSource:
             self._remember(tokens)
             return tokens.access_token.get_secret_value()
         # The lease outlasts a whole refresh (token call at its timeout + the secret write).
-        hold = get_settings().vendor_timeout_seconds * 2 + 15
-        with leases.held(f"token-refresh#{self.secret_name}", seconds=hold, wait=hold):
+        settings = get_settings()
+        hold = settings.vendor_timeout_seconds * 2 + 15
+        with leases.held(refresh_lease_id(self.tenant_id, self.connection_id), seconds=hold,
+                         wait=settings.token_lease_wait_seconds):
             # Inside the lease: whoever held it before us may have refreshed already.
             tokens = self._load()
             if tokens.fresh(margin) and tokens.access_token.get_secret_value() != rejected:

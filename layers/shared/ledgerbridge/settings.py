@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     # A record is started only with this much of the invocation left (3 vendor calls at their
     # timeout plus in-process retries), so a booking is never cut off by the Lambda timeout.
     min_time_to_start_booking_ms: int = 40_000
+    # A claim outlives its invocation by this much, against clock differences between containers.
+    lease_margin_ms: int = 2_000
+    # After an unanswered voucher post, wait this long before searching the vendor for it: a
+    # search while the vendor is still committing could miss it and lead to a second post.
+    submit_settle_seconds: int = 120
+    # How long an API call waits for another container's token refresh (API Gateway stops at 29 s).
+    token_lease_wait_seconds: float = 15.0
 
     default_timezone: str = "Europe/Oslo"
 

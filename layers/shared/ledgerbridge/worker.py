@@ -2,6 +2,7 @@
 and the dead-letter hand-off on the last attempt."""
 from __future__ import annotations
 
+import math
 import random
 import time
 from functools import lru_cache
@@ -45,8 +46,9 @@ def _persistence():
 
 @lru_cache(maxsize=2)
 def _idempotent_booker(final_attempt: bool) -> Callable[..., dict]:
-    def book(job: dict, deadline_ms: int) -> dict:
-        return book_document(TransferJob.model_validate(job), deadline_ms=deadline_ms, final_attempt=final_attempt)
+    def book(job: dict, deadline_ms: int, receive_count: int) -> dict:
+        return book_document(TransferJob.model_validate(job), deadline_ms=deadline_ms, final_attempt=final_attempt,
+                             retry_delay=lambda hint: backoff_seconds(receive_count, hint))
 
     return idempotent_function(data_keyword_argument="job", persistence_store=_persistence(),
                                config=idempotency_config)(book)
@@ -56,7 +58,8 @@ def backoff_seconds(receive_count: int, hint: float | None) -> int:
     settings = get_settings()
     exponential = settings.backoff_base_seconds * (2 ** max(receive_count - 1, 0))
     delay = max(hint or 0, exponential * (0.75 + random.random() / 2))
-    return int(min(delay, settings.backoff_max_seconds, 43_200))
+    # Rounded up: a hint of 0.4 s must not become an immediate redelivery.
+    return math.ceil(min(delay, settings.backoff_max_seconds, 43_200))
 
 
 def process_record(record: TransferJobRecord, lambda_context: Any) -> dict[str, Any]:
@@ -65,7 +68,7 @@ def process_record(record: TransferJobRecord, lambda_context: Any) -> dict[str, 
     settings = get_settings()
     final_attempt = receive_count >= settings.max_delivery_attempts
     remaining_ms = lambda_context.get_remaining_time_in_millis()
-    if remaining_ms < settings.min_time_to_start_booking_ms:
+    if remaining_ms < settings.min_time_to_start_booking_ms and not final_attempt:
         # Too little of this invocation is left to finish a booking: hand the message back
         # untouched rather than be cut off mid-booking by the Lambda timeout.
         _delay(record, 0)
@@ -75,7 +78,8 @@ def process_record(record: TransferJobRecord, lambda_context: Any) -> dict[str, 
                                    document_id=job.document_id, job_id=job.job_id)
     try:
         deadline_ms = int(time.time() * 1000) + remaining_ms
-        outcome = _idempotent_booker(final_attempt)(job=job.model_dump(mode="json"), deadline_ms=deadline_ms)
+        outcome = _idempotent_booker(final_attempt)(job=job.model_dump(mode="json"), deadline_ms=deadline_ms,
+                                                    receive_count=receive_count)
     except IdempotencyAlreadyInProgressError:
         # The same message is being worked on by another invocation: come back later.
         _delay(record, backoff_seconds(1, None))
@@ -83,7 +87,7 @@ def process_record(record: TransferJobRecord, lambda_context: Any) -> dict[str, 
     except RetryLater as exc:
         # On the final attempt the message is released at once: SQS then moves it to the DLQ
         # on its next receive instead of after a full visibility timeout.
-        _delay(record, 0 if final_attempt else backoff_seconds(receive_count, exc.delay))
+        _delay(record, 0 if final_attempt else int(exc.delay or 0))
         logger.warning("transfer will be retried", extra={"reason": exc.reason, "receive_count": receive_count,
                                                           "final_attempt": final_attempt})
         raise

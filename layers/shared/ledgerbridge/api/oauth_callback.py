@@ -1,7 +1,9 @@
 """The browser side of 'connect' (public routes):
 
-GET /oauth/start?ticket=…  one-time ticket from POST /connections/{id}/connect: sets the flow's
-                           browser cookie and redirects to the vendor's sign-in page.
+GET /oauth/start?ticket=…  one-time ticket from POST /connections/{id}/connect: a page saying
+                           which tenant and connection the user is about to connect (nothing used up)
+POST /oauth/start          the user confirms: the ticket is used up, the flow's browser cookie set,
+                           and the browser redirected to the vendor's sign-in page.
 GET /oauth/callback        where the vendor sends the user back; the single-use ``state`` ties
                            the answer to a tenant's connection, the cookie to this browser.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import html
 from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
@@ -28,19 +31,47 @@ _PAGE = """<!doctype html>
 <p>You can close this window and return to your back office.</p></body></html>"""
 
 
+_EXPIRED = "This connect link has expired or was already used. Start again from the hub."
+
+
 @app.get("/oauth/start")
-def oauth_start() -> Response[str]:
+def oauth_start_page() -> Response[str]:
+    # A forwarded link must not connect someone else's accounting company unnoticed: say plainly
+    # whose connection this is, and continue only on the user's explicit POST.
     ticket = (app.current_event.query_string_parameters or {}).get("ticket") or ""
+    view = oauth.peek_ticket(ticket)
+    if view is None:
+        return _page(400, False, "Link expired", _EXPIRED, None)
+    body = _CONFIRM.format(vendor=html.escape(view.vendor_name), connection=html.escape(view.connection_name),
+                           tenant=html.escape(view.tenant_id), ticket=html.escape(ticket, quote=True))
+    return Response(status_code=200, content_type=content_types.TEXT_HTML, body=body,
+                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                             "X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"})
+
+
+@app.post("/oauth/start")
+def oauth_start() -> Response[str]:
+    form = parse_qs(app.current_event.decoded_body or "")
+    ticket = (form.get("ticket") or [""])[0]
     started = oauth.open_ticket(ticket)
     if started is None:
-        return _page(400, False, "Link expired",
-                     "This connect link has expired or was already used. Start again from the hub.", None)
+        return _page(400, False, "Link expired", _EXPIRED, None)
     secure = get_settings().oauth_redirect_uri.startswith("https://")
     cookie = Cookie(name=started.cookie_name, value=started.browser_nonce, path="/", secure=secure,
                     http_only=True, same_site=SameSite.LAX_MODE, max_age=get_settings().oauth_state_ttl_seconds)
-    return Response(status_code=302, content_type=content_types.TEXT_HTML, body="",
+    return Response(status_code=303, content_type=content_types.TEXT_HTML, body="",
                     headers={"Location": started.authorize_url, "Cache-Control": "no-store",
                              "Referrer-Policy": "no-referrer"}, cookies=[cookie])
+
+
+_CONFIRM = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Connect {vendor}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}}</style></head>
+<body><h1>Connect {vendor}</h1>
+<p>You are about to give the connection <strong>{connection}</strong> of account <strong>{tenant}</strong>
+access to your {vendor} company. Continue only if you started this from your own back office.</p>
+<form method="post" action="start"><input type="hidden" name="ticket" value="{ticket}">
+<button type="submit">Continue to {vendor}</button></form></body></html>"""
 
 
 @app.get("/oauth/callback")

@@ -41,7 +41,9 @@ def _put_if_unchanged(connection: Connection) -> Connection:
     try:
         ddb().put_item(
             TableName=get_settings().connections_table, Item=_to_item(updated),
-            ConditionExpression="revision = :seen",
+            # A record from before revisions existed has none: that counts as revision 0.
+            ConditionExpression="revision = :seen" if connection.revision else
+                                "attribute_not_exists(revision) OR revision = :seen",
             ExpressionAttributeValues=values({":seen": connection.revision}),
         )
     except Exception as exc:

@@ -208,7 +208,8 @@ def claim(record: DocumentRecord, lease: str, lease_until_ms: int) -> DocumentRe
             Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
             UpdateExpression="SET #s = :booking, state_pk = :spk, booking_lease = :lease, lease_until_ms = :until, "
                              "updated_at = :now REMOVE retry_not_before ADD attempts :one",
-            ConditionExpression="#s = :w OR (#s = :b AND lease_until_ms < :now_ms) "
+            ConditionExpression="#s = :w OR (#s = :b AND (attribute_not_exists(lease_until_ms) "
+                                "OR lease_until_ms < :now_ms)) "
                                 "OR (#s = :f AND failure_transient = :yes)",
             ExpressionAttributeNames={"#s": "state"},
             ExpressionAttributeValues=values({

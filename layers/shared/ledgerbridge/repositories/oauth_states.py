@@ -17,6 +17,16 @@ def put(key: str, data: dict, *, ttl_seconds: int) -> None:
     )
 
 
+def peek(key: str) -> dict | None:
+    """Read a record without consuming it; None when unknown or expired."""
+    item = ddb().get_item(TableName=get_settings().oauth_states_table, Key=values({"state": key}),
+                          ConsistentRead=True).get("Item")
+    record = from_item(item) if item else None
+    if not record or int(record["expires_at"]) < time.time():
+        return None
+    return record
+
+
 def consume(state: str) -> dict | None:
     """Delete and return the record; None when unknown, already used, or expired.
 

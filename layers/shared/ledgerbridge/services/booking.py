@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
@@ -28,12 +29,11 @@ from ..repositories import connections as connection_store
 from ..repositories import documents, payloads
 from ..repositories.documents import LeaseLost
 from ..repositories.leases import LeaseBusy
+from ..settings import get_settings
 from . import connections
 
 logger = Logger(child=True)
 
-# A claim outlives its invocation by this much, against clock differences between containers.
-LEASE_MARGIN_MS = 2_000
 
 
 class RetryLater(Exception):
@@ -62,12 +62,16 @@ class DocumentCheckpoints:
         self.record.progress.pop(key, None)
 
 
-def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = False) -> dict:
+def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = False,
+                  retry_delay: Callable[[float | None], int] = lambda hint: int(hint or 0)) -> dict:
     """Book the job's document. Returns the outcome; raises RetryLater for transient failures.
 
     ``deadline_ms`` (epoch ms) is when this invocation ends at the latest: the claim on the
     document lasts until then, so a worker that died can be told from one still working.
+    ``retry_delay`` turns the vendor's hint into the delay SQS will apply, so that the export log
+    and the schedule know when the retry is due.
     """
+    settings = get_settings()
     record = documents.get(job.tenant_id, job.connection_id, job.document_id, job.version)
     if record.state in (DocumentState.BOOKED, DocumentState.SUPERSEDED, DocumentState.REJECTED) or (
         record.state == DocumentState.FAILED and not record.failure_transient
@@ -80,14 +84,14 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
         return {"outcome": "deferred", "reason": connection.status_reason or "connection not ready"}
 
     lease = uuid.uuid4().hex
-    claimed = documents.claim(record, lease, deadline_ms + LEASE_MARGIN_MS)
+    claimed = documents.claim(record, lease, deadline_ms + settings.lease_margin_ms)
     if claimed is None:
         current = documents.get(job.tenant_id, job.connection_id, job.document_id, job.version)
         now_ms = int(time.time() * 1000)
         if current.lease_alive(now_ms):
             # Another worker is booking it right now; look again once its invocation is over.
             raise RetryLater("another worker is booking this document",
-                             delay=((current.lease_until_ms or now_ms) - now_ms) / 1000 + 1)
+                             delay=retry_delay(((current.lease_until_ms or now_ms) - now_ms) / 1000 + 1))
         return {"outcome": "skipped", "state": current.state.value}
     checkpoints = DocumentCheckpoints(claimed, lease)
 
@@ -105,7 +109,12 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
         connector = registry.connector_for(connection)
 
         if checkpoints.get(SUBMITTED) and not checkpoints.get(VENDOR_DOCUMENT_ID):
-            # An earlier attempt sent the voucher and never learned the answer.
+            # An earlier attempt sent the voucher and never learned the answer. Give the vendor
+            # time to finish committing it first: a search too soon could miss it and re-post.
+            unsettled = _seconds_until_settled(checkpoints.get(SUBMITTED), settings.submit_settle_seconds)
+            if unsettled > 0:
+                raise _Unsettled(f"the vendor may still be saving the voucher sent at {checkpoints.get(SUBMITTED)}",
+                                 retry_after=unsettled)
             found = connector.find_booking(voucher)
             if found is not None:
                 logger.info("found earlier booking at vendor", extra={"document_id": job.document_id,
@@ -133,17 +142,29 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
         return {"outcome": "failed", "reason": exc.message}
     except (TransientVendorError, LeaseBusy) as exc:
         message = getattr(exc, "message", str(exc))
-        _give_back(claimed, lease, final_attempt, message, getattr(exc, "retry_after", None))
-        raise RetryLater(message, delay=getattr(exc, "retry_after", None)) from exc
+        delay = retry_delay(getattr(exc, "retry_after", None))
+        _give_back(claimed, lease, final_attempt, message, delay)
+        raise RetryLater(message, delay=delay) from exc
     except Exception as exc:
         # A bug or an unknown failure: keep the checkpoints, let SQS retry and in the end
         # dead-letter the job; the export log says what happened either way.
-        _give_back(claimed, lease, final_attempt, f"internal error: {type(exc).__name__}", None)
+        _give_back(claimed, lease, final_attempt, f"internal error: {type(exc).__name__}", retry_delay(None))
         raise
 
 
-def _give_back(claimed: DocumentRecord, lease: str, final_attempt: bool, message: str,
-               retry_after: float | None) -> None:
+class _Unsettled(TransientVendorError):
+    pass
+
+
+def _seconds_until_settled(submitted_at: str | None, settle_seconds: int) -> float:
+    try:
+        sent = datetime.fromisoformat(submitted_at or "")
+    except ValueError:
+        return 0.0  # no readable time: treat as long ago
+    return max(0.0, settle_seconds - (utcnow() - sent).total_seconds())
+
+
+def _give_back(claimed: DocumentRecord, lease: str, final_attempt: bool, message: str, delay: int) -> None:
     if final_attempt:
         documents.finish(claimed, lease, DocumentState.FAILED, failure_transient=True, reason=(
             f"gave up after {claimed.attempts} attempts: {message}; it is in the dead-letter queue — "
@@ -151,4 +172,4 @@ def _give_back(claimed: DocumentRecord, lease: str, final_attempt: bool, message
     else:
         documents.finish(claimed, lease, DocumentState.WAITING,
                          reason=f"retrying (attempt {claimed.attempts}): {message}",
-                         retry_not_before=utcnow() + timedelta(seconds=retry_after or 0))
+                         retry_not_before=utcnow() + timedelta(seconds=delay))

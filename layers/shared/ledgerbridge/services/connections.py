@@ -74,15 +74,18 @@ def mark_connected(tenant_id: str, connection_id: str, company: str | None, curr
     return connection_store.update(tenant_id, connection_id, change)
 
 
-def mark_needs_reauth(tenant_id: str, connection_id: str, reason: str, credential_version: int | None = None) -> None:
+def mark_needs_reauth(tenant_id: str, connection_id: str, reason: str, credential_version: int | None = None,
+                      new_credential: bool = False) -> None:
     """The vendor refused the credential of ``credential_version``; a newer one (a reconnect that
-    happened meanwhile) is left alone."""
+    happened meanwhile) is left alone. ``new_credential``: a new, unverified credential was stored."""
 
     def change(connection: Connection) -> bool:
         if credential_version is not None and connection.credential_version != credential_version:
             return False
         connection.status = ConnectionStatus.NEEDS_REAUTH
         connection.status_reason = reason
+        if new_credential:
+            connection.credential_version += 1
         return True
 
     connection_store.update(tenant_id, connection_id, change)

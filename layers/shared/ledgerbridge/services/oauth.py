@@ -8,11 +8,18 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from ..connectors import registry
-from ..credentials import TokenSource, app_credentials, store_tokens, token_request, tokens_from_response
+from ..credentials import (
+    TokenSource,
+    app_credentials,
+    refresh_lease_id,
+    store_tokens,
+    token_request,
+    tokens_from_response,
+)
 from ..errors import CredentialRejected, ValidationFailed, VendorError
 from ..oauth.providers import provider
 from ..repositories import connections as connection_store
-from ..repositories import oauth_states
+from ..repositories import leases, oauth_states
 from ..settings import get_settings
 from . import connections
 
@@ -49,8 +56,10 @@ def start(tenant_id: str, connection_id: str) -> str:
     oauth_states.put(state, {"tenant_id": tenant_id, "connection_id": connection_id, "vendor": connection.vendor,
                              "code_verifier": verifier, "browser_nonce": browser_nonce}, ttl_seconds=ttl)
     ticket = secrets.token_urlsafe(32)
-    oauth_states.put(TICKET_PREFIX + ticket, {"authorize_url": f"{spec.authorize_url}?{urlencode(params)}",
-                                              "oauth_state": state, "browser_nonce": browser_nonce}, ttl_seconds=ttl)
+    oauth_states.put(TICKET_PREFIX + ticket, {
+        "authorize_url": f"{spec.authorize_url}?{urlencode(params)}", "oauth_state": state,
+        "browser_nonce": browser_nonce, "tenant_id": tenant_id, "connection_name": connection.name,
+        "vendor_name": spec.display_name}, ttl_seconds=ttl)
     return f"{settings.oauth_start_uri}?{urlencode({'ticket': ticket})}"
 
 
@@ -61,12 +70,30 @@ class BrowserStart:
     browser_nonce: str
 
 
+@dataclass
+class TicketView:
+    """What the confirmation page shows before anything is consumed."""
+
+    tenant_id: str
+    connection_name: str
+    vendor_name: str
+
+
 def cookie_name(state: str) -> str:
     # One cookie per flow, so two connects started in one browser do not clobber each other.
     return "lb_oauth_" + hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
+def peek_ticket(ticket: str) -> TicketView | None:
+    """Read a connect ticket without using it up: link scanners that GET it change nothing."""
+    record = oauth_states.peek(TICKET_PREFIX + ticket) if ticket else None
+    if record is None:
+        return None
+    return TicketView(record["tenant_id"], record["connection_name"], record["vendor_name"])
+
+
 def open_ticket(ticket: str) -> BrowserStart | None:
+    """The user confirmed: use the ticket up and start the vendor sign-in in this browser."""
     record = oauth_states.consume(TICKET_PREFIX + ticket) if ticket else None
     if record is None:
         return None
@@ -107,16 +134,26 @@ def callback(params: dict[str, str], cookies: dict[str, str]) -> CallbackOutcome
     if record.get("code_verifier"):
         form["code_verifier"] = record["code_verifier"]
     try:
-        body = token_request(spec, form, timeout=get_settings().vendor_timeout_seconds)
-        store_tokens(tenant_id, connection_id, tokens_from_response(body))
-        TokenSource.forget(tenant_id, connection_id)  # this container may hold the previous account's tokens
-        checked = registry.connector_for(connection).check()
+        tokens = tokens_from_response(token_request(spec, form, timeout=get_settings().vendor_timeout_seconds))
     except CredentialRejected as exc:
         return CallbackOutcome(False, "Not connected", exc.message, connection.name, status_code=400)
     except VendorError as exc:
         return CallbackOutcome(False, "Not connected",
                                f"{spec.display_name} could not be reached ({exc.message}); try again.",
                                connection.name, status_code=502)
+    # Under the refresh lease: a worker refreshing the previous account's tokens cannot write
+    # them back over these.
+    with leases.held(refresh_lease_id(tenant_id, connection_id), seconds=30,
+                     wait=get_settings().token_lease_wait_seconds):
+        store_tokens(tenant_id, connection_id, tokens)
+    TokenSource.forget(tenant_id, connection_id)  # this container may hold the previous account's tokens
+    try:
+        checked = registry.connector_for(connection).check()
+    except VendorError as exc:
+        # New tokens are stored but the account behind them is unverified: book nothing until it is.
+        reason = f"{spec.display_name} could not confirm the account ({exc.message}); connect again"
+        connections.mark_needs_reauth(tenant_id, connection_id, reason, new_credential=True)
+        return CallbackOutcome(False, "Not connected", reason, connection.name, status_code=502)
     connections.mark_connected(tenant_id, connection_id, checked.company_name, checked.currency)
     company = checked.company_name
     return CallbackOutcome(True, f"{spec.display_name} account connected",

@@ -86,6 +86,9 @@ def run_due(now: datetime | None = None) -> dict:
             connection_store.update(tenant_id, connection_id, plan_next)
         except NotFound:
             continue  # deleted meanwhile
+        except Conflict:
+            # Contended beyond retries: its jobs are queued; the next run plans it. Others go on.
+            summary["contended"] = summary.get("contended", 0) + 1
     return summary
 
 

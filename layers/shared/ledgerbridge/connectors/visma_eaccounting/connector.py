@@ -191,9 +191,11 @@ class VismaEAccountingConnector:
                 created = self._call("POST", "vouchers", creates=True, params=params,
                                      content=exact_json(self._voucher_body(voucher)),
                                      headers_extra={"Content-Type": "application/json"})
-            except PermanentVendorError:
-                # A validation refusal created nothing: the document may be corrected and resent.
-                checkpoints.clear(SUBMITTED)
+            except PermanentVendorError as exc:
+                # Only eAccounting's own validation refusal (400 with an ErrorCode) proves nothing was
+                # created; then the document may be corrected and resent. Any other 4xx keeps the doubt.
+                if exc.status == 400 and exc.vendor_code is not None:
+                    checkpoints.clear(SUBMITTED)
                 raise
             voucher_id = field(created, "Id")
             checkpoints.save(VOUCHER_ID, voucher_id)
