@@ -34,7 +34,8 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli
 	touch $@
 
-lint: $(SAM_VENV)/.installed  ## sam validate --lint (SAM lives in its own venv: its pins differ)
+lint: setup $(SAM_VENV)/.installed  ## ruff (likely bugs) and sam validate --lint (SAM has its own venv: its pins differ)
+	$(VENV)/bin/ruff check .
 	$(SAM_VENV)/bin/sam validate --lint --region eu-north-1
 
 build: $(SAM_VENV)/.installed  ## sam build without Docker (needs python3.11 on PATH)

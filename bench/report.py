@@ -11,7 +11,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | No
     align = align or "l" + "r" * (len(headers) - 1)
 
     def line(row: list[str]) -> str:
-        padded = (c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align))
+        padded = (c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=False))
         return "  ".join(padded).rstrip()
 
     out = [line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]]

@@ -8,7 +8,6 @@ browser + account setup), ingests over the local API Gateway, fires the schedule
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from datetime import date, timedelta
 

@@ -109,7 +109,7 @@ class DevStack:
         self.sqs = session.client("sqs", endpoint_url=moto_url)
         self.secrets = session.client("secretsmanager", endpoint_url=moto_url)
         self.secrets.create_secret(
-            Name=f"ledgerbridge/local/apps/visma_eaccounting",
+            Name="ledgerbridge/local/apps/visma_eaccounting",
             SecretString=json.dumps({"client_id": VISMA_CLIENT_ID, "client_secret": VISMA_CLIENT_SECRET}),
         )
         queue_arn = self.sqs.get_queue_attributes(

@@ -286,7 +286,7 @@ def create_app(config: SimulatorConfig | None = None, state: SimulatorState | No
         if token is None or expired:
             reason = "expired" if expired else ("invalid" if header else "missing")
             return visma_error(401, UNAUTHORIZED, f"Authorization has been denied for this request ({reason} token).",
-                               headers={"WWW-Authenticate": f'Bearer error="invalid_token"'}, with_errors=False)
+                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}, with_errors=False)
         if not request.path.startswith("/v2/companysettings"):
             allowed = {"ea:accounting"} | ({"ea:accounting_readonly"} if request.method == "GET" else set())
             if not allowed & set(token.scopes):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Api, connect
+from conftest import Api
 from devstack import lambdas, samples
 
 

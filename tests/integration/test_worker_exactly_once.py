@@ -240,7 +240,7 @@ def test_not_connected_defers_without_failing(connected, visma, aws):
 
 @pytest.mark.parametrize("days_back", [1])
 def test_schedule_run_enqueues_the_window_and_plans_the_next(connected, visma, aws, days_back):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from ledgerbridge.services.transfers import run_due
 

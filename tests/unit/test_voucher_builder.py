@@ -77,7 +77,7 @@ def test_sample_day_books_revenue_vat_payments_and_rounding_on_the_right_sides()
     assert (lines["Utgående mva 15%"].account, lines["Utgående mva 15%"].credit) == ("2701", bread.vat)
     assert (lines["Utgående mva 25%"].account, lines["Utgående mva 25%"].credit) == ("2700", coffee.vat + goods.vat)
     assert [line.text for line in v.lines].count("Utgående mva 25%") == 1
-    for payment, account in zip(s.payments, ["1580", "1581", "1900"]):
+    for payment, account in zip(s.payments, ["1580", "1581", "1900"], strict=True):
         line = lines[f"Betaling {payment.method}"]
         assert (line.account, line.debit, line.credit) == (account, payment.amount, ZERO)
     assert v.voucher_date == DAY and v.currency == "NOK" and v.reference == REF

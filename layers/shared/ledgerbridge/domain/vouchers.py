@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from ..connectors.base import Voucher, VoucherLine
 from ..errors import PermanentVendorError
-from ..models.connection import AccountSetup, MappingKind, MappingRow
+from ..models.connection import AccountSetup, MappingRow
 from ..models.settlement import Settlement
 from ..money import ZERO
 

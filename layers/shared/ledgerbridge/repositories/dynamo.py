@@ -1,11 +1,13 @@
 """Thin helpers over the low-level DynamoDB client (cheaper to build than boto3.resource)."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from .. import aws
 
 
+@lru_cache(maxsize=1)
 def _serializer():
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 

@@ -9,7 +9,7 @@ from ..connectors.base import Catalog
 from ..credentials import delete_connection_secret
 from ..domain.schedule import next_run_after
 from ..domain.setup_validation import validate_account_setup
-from ..errors import CredentialRejected, NotConnected, ValidationFailed
+from ..errors import CredentialRejected, NotConnected
 from ..models.common import utcnow
 from ..models.connection import (
     AccountSetup,

@@ -75,7 +75,7 @@ def run_due(now: datetime | None = None) -> dict:
             window = scheduled_window(connection.schedule, due_at)
             summary["jobs"] += enqueue(_jobs(_due_in(connection, window, now), "schedule"))
 
-        def plan_next(current: Connection) -> bool:
+        def plan_next(current: Connection, due_at: datetime = due_at) -> bool:
             if current.next_run_at != due_at:
                 return False  # rescheduled meanwhile (settings saved, another scheduler run)
             current.last_run_at = now
