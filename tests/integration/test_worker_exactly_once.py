@@ -18,6 +18,17 @@ class WorkerCrash(BaseException):
     """The Lambda process dying mid-invocation (not an exception the batch processor can catch)."""
 
 
+def sqs_event(messages: list[dict]) -> dict:
+    """The event Lambda's SQS source builds from received messages."""
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"],
+                       "SentTimestamp": "0", "SenderId": "x", "ApproximateFirstReceiveTimestamp": "0"},
+        "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-north-1:123456789012:q", "awsRegion": "eu-north-1",
+    } for m in messages]}
+
+
 class QueueDriver:
     """Plays the SQS event source: receive, invoke, delete successes; a crash loses the whole batch."""
 
@@ -45,13 +56,7 @@ class QueueDriver:
                 time.sleep(0.2)
                 continue
             idle = 0
-            event = {"Records": [{
-                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"],
-                               "SentTimestamp": "0", "SenderId": "x", "ApproximateFirstReceiveTimestamp": "0"},
-                "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-north-1:123456789012:q", "awsRegion": "eu-north-1",
-            } for m in messages]}
+            event = sqs_event(messages)
             context = lambdas.LocalContext("TransferWorkerFunction", timeout_seconds=self.timeout_seconds)
             try:
                 result = lambdas.handler("TransferWorkerFunction")(event, context)
@@ -289,12 +294,7 @@ def test_a_live_booking_is_never_taken_over(connected, visma, aws):
     enqueue([TransferJob(tenant_id="tenant-a", connection_id=connection_id, document_id=document_id, version=1)])
     driver = QueueDriver(aws)
     messages = driver.sqs.receive_message(QueueUrl=driver.queue_url, AttributeNames=["All"])["Messages"]
-    event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                          "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "x",
-                                         "ApproximateFirstReceiveTimestamp": "0"},
-                          "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
-                          "eventSourceARN": "arn:aws:sqs:eu-north-1:1:q", "awsRegion": "eu-north-1"}
-                         for m in messages]}
+    event = sqs_event(messages)
     result = lambdas.handler("TransferWorkerFunction")(event, lambdas.LocalContext("w", timeout_seconds=30))
     assert len(result["batchItemFailures"]) == 1, "the job comes back later instead of competing"
     assert not any(k.startswith("POST") for k in visma.request_counts()), "nothing was sent to the vendor"

@@ -1,12 +1,10 @@
-"""Domain errors. Each carries the HTTP status the API maps it to, in one place (api/errors.py).
+"""Domain errors. Each carries the HTTP status the API maps it to, in one place (api/common.py).
 
 Vendor errors are split once, here, into the three kinds the worker acts on:
 transient (retry with backoff), permanent (stop, show the reason), and
 ambiguous (the vendor may have committed: never re-post without proving it did not).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 
 class LedgerbridgeError(Exception):
@@ -37,11 +35,6 @@ class Conflict(LedgerbridgeError):
 class Unauthorized(LedgerbridgeError):
     status_code = 401
     code = "unauthorized"
-
-
-class Forbidden(LedgerbridgeError):
-    status_code = 403
-    code = "forbidden"
 
 
 class NotConnected(LedgerbridgeError):
@@ -85,17 +78,3 @@ class PermanentVendorError(VendorError):
 
 class CredentialRejected(PermanentVendorError):
     """The vendor refused our credential (revoked consent, changed password, expired refresh token)."""
-
-
-@dataclass
-class RowProblem:
-    row: str
-    message: str
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "message": self.message}
-
-
-@dataclass
-class SetupProblems(Exception):
-    problems: list[RowProblem] = field(default_factory=list)

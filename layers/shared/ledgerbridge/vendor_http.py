@@ -66,7 +66,6 @@ class VendorHttp:
     rate_per_second: float | None = None
     burst: float = 10
     endpoint_of: Callable[[str, str], str] = lambda method, path: path.strip("/").split("/")[0]
-    calls: int = 0
     _client: httpx.Client | None = None
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -117,7 +116,6 @@ class VendorHttp:
             self._throttle(method, path)
             sent = False
             try:
-                self.calls += 1
                 request = self.client.build_request(method, path, headers=headers, json=json, params=params,
                                                     data=data, content=content)
                 sent = True
