@@ -13,6 +13,7 @@ _ENV_OF = {
     "TenantsTable": "LB_TENANTS_TABLE",
     "ConnectionsTable": "LB_CONNECTIONS_TABLE",
     "DocumentsTable": "LB_DOCUMENTS_TABLE",
+    "CompaniesTable": "LB_COMPANIES_TABLE",
     "OAuthStatesTable": "LB_OAUTH_STATES_TABLE",
     "LeasesTable": "LB_LEASES_TABLE",
     "IdempotencyTable": "LB_IDEMPOTENCY_TABLE",

@@ -1,4 +1,5 @@
-"""DevStack: moto server + Visma simulator + local gateway + schedule + SQS poller, in one process."""
+"""DevStack: moto server + vendor simulators (Visma eAccounting, 24SevenOffice) + local gateway +
+schedule + SQS poller, in one process."""
 from __future__ import annotations
 
 import json
@@ -23,6 +24,9 @@ from .gateway import LocalGateway  # noqa: E402
 REGION = "eu-north-1"
 VISMA_CLIENT_ID = "ledgerbridge-local"
 VISMA_CLIENT_SECRET = "local-secret"
+# The hub's ApplicationId at the 24SevenOffice simulator (configuration, as in AWS).
+TFSO_APPLICATION_ID = "6f0b7a52-3c1e-4c8a-9a55-24502450aa01"
+TFSO_USER = ("integration@regnskap.example", "integration-password")
 
 
 def free_port() -> int:
@@ -35,6 +39,7 @@ def free_port() -> int:
 class StackOptions:
     gateway_port: int = 0
     simulator_port: int = 0
+    tfso_port: int = 0
     moto_port: int = 0
     simulator_latency_ms: int = 0
     worker_concurrency: int = 2
@@ -50,6 +55,7 @@ class DevStack:
         self.options = options or StackOptions()
         self.moto = None
         self.simulator = None
+        self.tfso = None  # the 24SevenOffice simulator
         self.gateway: LocalGateway | None = None
         self.poller: SqsPoller | None = None
         self.schedule: Schedule | None = None
@@ -59,6 +65,7 @@ class DevStack:
     def start(self) -> "DevStack":
         from moto.server import ThreadedMotoServer
 
+        from simulators import twentyfourseven
         from simulators.visma_eaccounting import SimulatorConfig, VismaSimulator
 
         import logging
@@ -74,6 +81,9 @@ class DevStack:
 
         self.simulator = VismaSimulator(SimulatorConfig(latency_ms=opts.simulator_latency_ms))
         sim_url = self.simulator.start(port=opts.simulator_port)
+        self.tfso = twentyfourseven.TwentyFourSevenSimulator(
+            twentyfourseven.SimulatorConfig(latency_ms=opts.simulator_latency_ms))
+        tfso_url = self.tfso.start(port=opts.tfso_port)
 
         self.gateway = LocalGateway()
         gateway_port = opts.gateway_port or free_port()
@@ -88,7 +98,9 @@ class DevStack:
                 "visma_eaccounting.authorize_url": f"{sim_url}/connect/authorize",
                 "visma_eaccounting.token_url": f"{sim_url}/connect/token",
                 "visma_eaccounting.api_url": f"{sim_url}/v2",
+                "24sevenoffice.api_url": tfso_url,
             }),
+            "LB_APPLICATION_IDS": json.dumps({"24sevenoffice": TFSO_APPLICATION_ID}),
             # Every local worker thread shares this one process and its rate limiter, so the
             # process's share of a vendor limit is the whole limit (in AWS each worker is a process).
             "LB_WORKER_CONCURRENCY": "1",
@@ -124,7 +136,7 @@ class DevStack:
         return self
 
     def stop(self) -> None:
-        for part in (self.schedule, self.poller, self.gateway, self.simulator):
+        for part in (self.schedule, self.poller, self.gateway, self.simulator, self.tfso):
             if part is not None:
                 part.stop()
         if self.moto is not None:

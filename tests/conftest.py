@@ -10,12 +10,16 @@ import boto3
 import pytest
 
 from devstack import aws_resources, lambdas, reset_process_caches
+from simulators.twentyfourseven import TwentyFourSevenSimulator
 from simulators.visma_eaccounting import VismaSimulator
 
 REGION = "eu-north-1"
 CLIENT_ID = "ledgerbridge-local"
 CLIENT_SECRET = "local-secret"
 REDIRECT_URI = "http://127.0.0.1:9/oauth/callback"
+TFSO_APPLICATION_ID = "6f0b7a52-3c1e-4c8a-9a55-24502450aa01"
+TFSO_USER = "integration@regnskap.example"
+TFSO_PASSWORD = "integration-password"
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +37,24 @@ def visma(visma_server):
     visma_server.clear_faults()
 
 
+@pytest.fixture(scope="session")
+def tfso_server():
+    simulator = TwentyFourSevenSimulator()
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
 @pytest.fixture
-def aws(monkeypatch, visma_server):
+def tfso(tfso_server):
+    """The 24SevenOffice simulator, back at its seed data (three companies for TFSO_USER)."""
+    tfso_server.reset()
+    yield tfso_server
+    tfso_server.clear_faults()
+
+
+@pytest.fixture
+def aws(monkeypatch, visma_server, tfso_server):
     """A fresh moto account with every table, queue and bucket of template.yaml."""
     from moto import mock_aws
 
@@ -46,7 +66,9 @@ def aws(monkeypatch, visma_server):
             "visma_eaccounting.authorize_url": f"{visma_server.base_url}/connect/authorize",
             "visma_eaccounting.token_url": f"{visma_server.base_url}/connect/token",
             "visma_eaccounting.api_url": f"{visma_server.base_url}/v2",
+            "24sevenoffice.api_url": tfso_server.base_url,
         }),
+        "LB_APPLICATION_IDS": json.dumps({"24sevenoffice": TFSO_APPLICATION_ID}),
         "LB_BACKOFF_BASE_SECONDS": "0", "LB_VENDOR_TIMEOUT_SECONDS": "2",
         "LB_MIN_TIME_TO_START_BOOKING_MS": "0", "LB_LEASE_MARGIN_MS": "0", "LB_SUBMIT_SETTLE_SECONDS": "0",
         "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1",

@@ -119,4 +119,5 @@ def test_check_reports_company(aws, visma):
     api = Api("tenant-a")
     connection_id = connect(api)
     status, result = api.call("POST", f"/connections/{connection_id}/check")
-    assert status == 200 and result == {"ok": True, "company_name": "Demo Bakery AS", "message": "connected"}
+    assert status == 200 and result == {"ok": True, "company_name": "Demo Bakery AS", "message": "connected",
+                                        "choices": {}, "companies": None}

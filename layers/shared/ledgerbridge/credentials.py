@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, SecretStr
 
@@ -223,3 +223,111 @@ class TokenSource:
         _app_cache.clear()
 
 
+
+
+# --- password credentials with a cached vendor session (24SevenOffice) ----------------------------
+
+class PasswordCredential(BaseModel):
+    """An integration user and the vendor session last obtained with it (stored together)."""
+
+    kind: str = "password"
+    username: str
+    password: SecretStr
+    session_id: SecretStr | None = None
+    session_obtained_at: datetime | None = None
+
+    def dump_secret(self) -> str:
+        return json.dumps({
+            "kind": self.kind, "username": self.username, "password": self.password.get_secret_value(),
+            "session_id": self.session_id.get_secret_value() if self.session_id else None,
+            "session_obtained_at": self.session_obtained_at.isoformat() if self.session_obtained_at else None,
+        })
+
+
+def store_password(tenant_id: str, connection_id: str, username: str, password: str) -> None:
+    """Store (or replace) the integration user; any cached session of the old one is dropped."""
+    write_secret(connection_secret_name(tenant_id, connection_id),
+                 PasswordCredential(username=username, password=password).dump_secret(),
+                 tags={"tenant_id": tenant_id, "connection_id": connection_id})
+
+
+class SessionSource:
+    """Hands out a live vendor session id for one connection, logging in only when it is gone.
+
+    The session id is stored in the connection's secret, so every container shares it (the
+    vendor throttles repeated logins). A session that worked within ``trust_seconds`` is used
+    as is; an older one is checked with ``has_session``; a dead one is renewed by ``login``
+    under the connection's credential lease, after re-reading the secret (someone may have
+    logged in already).
+    """
+
+    # secret name -> (credential version, session id, monotonic time it last worked)
+    _cache: dict[str, tuple[int, str, float]] = {}
+    _cache_lock = threading.Lock()
+
+    def __init__(self, tenant_id: str, connection_id: str, credential_version: int, *,
+                 login: Callable[[str, str], str], has_session: Callable[[str], bool], trust_seconds: float):
+        self.tenant_id = tenant_id
+        self.connection_id = connection_id
+        self.credential_version = credential_version
+        self.secret_name = connection_secret_name(tenant_id, connection_id)
+        self._login = login
+        self._has_session = has_session
+        self.trust_seconds = trust_seconds
+        self.logins = 0
+
+    def _load(self) -> PasswordCredential:
+        raw = _read(self.secret_name)
+        if raw is None or raw.get("kind") != "password":
+            raise NotConnected("no integration user is stored for this connection; store one first")
+        return PasswordCredential.model_validate(raw)
+
+    def username(self) -> str:
+        return self._load().username
+
+    def session_id(self, *, rejected: str | None = None) -> str:
+        """A live session id; ``rejected`` is one the vendor just refused: never hand it out again."""
+        import time
+
+        version, cached, worked_at = self._cache.get(self.secret_name, (None, None, 0.0))
+        if (cached and version == self.credential_version and cached != rejected
+                and time.monotonic() - worked_at < self.trust_seconds):
+            return cached
+        stored = self._load()
+        candidate = stored.session_id.get_secret_value() if stored.session_id else None
+        if candidate and candidate != rejected and self._has_session(candidate):
+            self.worked(candidate)
+            return candidate
+        settings = get_settings()
+        hold = settings.vendor_timeout_seconds * 3 + 15
+        with leases.held(refresh_lease_id(self.tenant_id, self.connection_id), seconds=hold,
+                         wait=settings.token_lease_wait_seconds):
+            stored = self._load()
+            latest = stored.session_id.get_secret_value() if stored.session_id else None
+            if latest and latest not in (candidate, rejected) and self._has_session(latest):
+                self.worked(latest)  # another container logged in while we waited
+                return latest
+            session = self._login(stored.username, stored.password.get_secret_value())
+            stored.session_id = SecretStr(session)
+            stored.session_obtained_at = utcnow()
+            # Written back before use: the next container reuses it instead of logging in again.
+            write_secret(self.secret_name, stored.dump_secret())
+            self.logins += 1
+        self.worked(session)
+        return session
+
+    def worked(self, session_id: str) -> None:
+        """The vendor just accepted this session: trust it for a while without checking."""
+        import time
+
+        with self._cache_lock:
+            self._cache[self.secret_name] = (self.credential_version, session_id, time.monotonic())
+
+    def forget(self) -> None:
+        with self._cache_lock:
+            self._cache.pop(self.secret_name, None)
+
+    @classmethod
+    def forget_all(cls) -> None:
+        with cls._cache_lock:
+            cls._cache.clear()

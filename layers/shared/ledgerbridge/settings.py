@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     idempotency_table: str = "ledgerbridge-idempotency"
     transfer_queue_url: str = ""
     attachments_bucket: str = "ledgerbridge-attachments"
+    companies_table: str = "ledgerbridge-companies"
 
     # One secret per connection lives under this prefix; vendor app credentials under apps/.
     secrets_prefix: str = "ledgerbridge"
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     # Keys are "<vendor>.<endpoint>", e.g. {"visma_eaccounting.api": "http://127.0.0.1:8101/v2"}.
     vendor_urls: dict[str, str] = Field(default_factory=dict)
     vendor_timeout_seconds: float = 10.0
+    # The hub's own application ids at vendors that identify an integration that way
+    # (24SevenOffice's ApplicationId), e.g. {"24sevenoffice": "<guid>"}. Not secrets.
+    application_ids: dict[str, str] = Field(default_factory=dict)
 
     # Transfer worker: retries through SQS with exponential backoff, then the DLQ.
     max_delivery_attempts: int = 8

@@ -66,6 +66,9 @@ class VendorHttp:
     rate_per_second: float | None = None
     burst: float = 10
     endpoint_of: Callable[[str, str], str] = lambda method, path: path.strip("/").split("/")[0]
+    # An error response the caller reads itself (a SOAP fault arrives as HTTP 500 with an
+    # envelope saying what went wrong: that is an answer, not a broken server).
+    passthrough: Callable[[httpx.Response], bool] | None = None
     _client: httpx.Client | None = None
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -130,7 +133,7 @@ class VendorHttp:
                     ) from exc
                 error = TransientVendorError(f"{self.vendor} did not answer in time ({type(exc).__name__})")
             else:
-                if response.status_code < 400:
+                if response.status_code < 400 or (self.passthrough and self.passthrough(response)):
                     return response
                 error = self._classify(response, creates=creates)
                 if isinstance(error, PermanentVendorError) or response.status_code == 401:

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
 from . import aws
-from .models.documents import TransferJob
+from .models.documents import RunJob, TransferJob
 from .services.booking import RetryLater, book_document
 from .settings import get_settings
 
@@ -23,7 +23,8 @@ logger = Logger(child=True)
 
 
 class TransferJobRecord(SqsRecordModel):
-    body: Json[TransferJob]  # type: ignore[assignment]
+    # A booking (one document) or a run over a connection's companies (import, balance refresh).
+    body: Json[TransferJob | RunJob]  # type: ignore[assignment]
 
 
 idempotency_config = IdempotencyConfig(
@@ -47,8 +48,14 @@ def _persistence():
 @lru_cache(maxsize=2)
 def _idempotent_booker(final_attempt: bool) -> Callable[..., dict]:
     def book(job: dict, deadline_ms: int, receive_count: int) -> dict:
+        retry_delay = lambda hint: backoff_seconds(receive_count, hint)  # noqa: E731
+        if "run_id" in job:
+            from .services import runs  # deferred: booking workers never load it
+
+            return runs.execute(RunJob.model_validate(job), deadline_ms=deadline_ms, final_attempt=final_attempt,
+                                retry_delay=retry_delay)
         return book_document(TransferJob.model_validate(job), deadline_ms=deadline_ms, final_attempt=final_attempt,
-                             retry_delay=lambda hint: backoff_seconds(receive_count, hint))
+                             retry_delay=retry_delay)
 
     return idempotent_function(data_keyword_argument="job", persistence_store=_persistence(),
                                config=idempotency_config)(book)
@@ -75,7 +82,8 @@ def process_record(record: TransferJobRecord, lambda_context: Any) -> dict[str, 
         raise RetryLater("not started: the invocation was about to time out")
     # Thread-safe keys: the local runtime runs several workers in one process.
     logger.thread_safe_append_keys(tenant_id=job.tenant_id, connection_id=job.connection_id,
-                                   document_id=job.document_id, job_id=job.job_id)
+                                   document_id=getattr(job, "document_id", None) or job.run_id,
+                                   job_id=job.job_id)
     try:
         deadline_ms = int(time.time() * 1000) + remaining_ms
         outcome = _idempotent_booker(final_attempt)(job=job.model_dump(mode="json"), deadline_ms=deadline_ms,

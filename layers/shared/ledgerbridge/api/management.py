@@ -1,4 +1,5 @@
-"""The management API: connections, connect (OAuth start), account setup, schedule, transfers, export log."""
+"""The management API: connections, connect (OAuth start or an integration user), account setup,
+schedule, transfers, export log; client companies in ``companies.py``."""
 from __future__ import annotations
 
 from datetime import date
@@ -9,13 +10,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel
 
 from ..connectors.base import Catalog
-from ..models.connection import AccountSetup, ConnectionCreate, ConnectionView, TransferSchedule
+from ..models.connection import AccountSetup, ConnectionCreate, ConnectionView, CredentialCreate, TransferSchedule
 from ..models.documents import DocumentState, DocumentView
 from ..repositories import documents as document_store
 from ..services import connections, oauth, transfers
 from .common import new_resolver, tenant_of
+from .companies import router as companies_router
 
 app = new_resolver()
+app.include_router(companies_router)
 
 
 class ConnectStarted(BaseModel):
@@ -62,6 +65,18 @@ def connect(connection_id: str) -> ConnectStarted:
 @app.post("/connections/<connection_id>/check")
 def check(connection_id: str) -> dict:
     return connections.check(tenant_of(app), connection_id)
+
+
+@app.put("/connections/<connection_id>/credential")
+def put_credential(connection_id: str, credential: Annotated[CredentialCreate, Body()]) -> dict:
+    """Store an integration user (vendors without OAuth, e.g. 24SevenOffice) and test it at once."""
+    return connections.store_credential(tenant_of(app), connection_id, credential)
+
+
+@app.put("/connections/<connection_id>/vendor-settings")
+def put_vendor_settings(connection_id: str, settings: Annotated[dict[str, str], Body()]) -> ConnectionView:
+    """Pick from the lists "Test integration" offered, e.g. {"transaction_type": "1"}."""
+    return ConnectionView.of(connections.update_vendor_settings(tenant_of(app), connection_id, settings))
 
 
 @app.get("/connections/<connection_id>/catalog")

@@ -1,4 +1,15 @@
-"""The one protocol every vendor connector implements, and the vendor-neutral types it speaks.
+"""The protocols vendor connectors implement, and the vendor-neutral types they speak.
+
+Every connector implements ``Connector`` (identity and "Test integration"). What else it can do
+it declares in ``capabilities``, and implements the matching protocol:
+
+- ``BOOKING`` (``BookingConnector``): read the chart, book vouchers exactly once, find a booking.
+- ``COMPANIES`` (``CompanyDirectory``): one credential reaches many client companies
+  (24SevenOffice identities); the core imports them and keeps each one's setup.
+- ``RECONCILIATION`` (``LedgerReader``): read balances and transactions of chosen accounts.
+
+A per-company call takes a ``CompanyRef``; a single-company vendor (Visma) ignores it. The core
+checks a capability before using it (``require``), so a vendor is never special-cased by name.
 
 The core owns the booking state machine (claim, checkpoints, proof before re-posting, the
 export log); a connector only fills the vendor-specific steps. Checkpoints let a multi-step
@@ -7,13 +18,14 @@ that already reached the vendor.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Iterable, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from ..models.connection import Choice  # one option the user picks after connecting
 from ..money import ZERO
 
 
@@ -94,6 +106,62 @@ class ConnectionCheck:
     company_name: str | None = None
     message: str = ""
     currency: str | None = None  # the company's accounting currency: every amount we book is in it
+    # Lists the user chooses from, by setting name (e.g. {"transaction_type": [...]}).
+    choices: dict[str, list[Choice]] = field(default_factory=dict)
+    companies: int | None = None  # how many client companies the credential reaches, if several
+
+
+@dataclass(frozen=True)
+class CompanyRef:
+    """Which client company a per-company call is about (its vendor ids)."""
+
+    company_id: str
+    identity_id: str | None = None
+    name: str = ""
+
+
+class VendorCompany(BaseModel):
+    company_id: str
+    identity_id: str | None = None
+    name: str
+    organisation_number: str | None = None
+    currency: str | None = None
+    accessible: bool = True
+
+
+class LedgerEntry(BaseModel):
+    """One posting on an account, as the vendor's general ledger shows it."""
+
+    account: str
+    entry_date: date
+    amount: Decimal  # debit positive, credit negative
+    voucher_number: str | None = None
+    text: str = ""
+    transaction_type: str | None = None
+
+
+class AccountBalance(BaseModel):
+    account: str
+    opening: Decimal  # balance before the period's first day
+    movement: Decimal  # sum of the period's entries
+    closing: Decimal  # balance at the end of the as-of date
+    entries: int
+
+
+class LedgerSink(Protocol):
+    """Receives a period's entries chunk by chunk, so a reader never holds a whole period."""
+
+    def write(self, account: str, entries: list[LedgerEntry]) -> None: ...
+
+
+class AccountMissing(Exception):
+    def __init__(self, accounts: Iterable[str]):
+        self.accounts = sorted(accounts)
+        super().__init__(", ".join(self.accounts))
+
+
+class CompanyAccessLost(Exception):
+    """The credential no longer reaches this client company."""
 
 
 class Checkpoints(Protocol):
@@ -106,13 +174,22 @@ class Checkpoints(Protocol):
     def clear(self, key: str) -> None: ...
 
 
+BOOKING = "booking"
+COMPANIES = "companies"
+RECONCILIATION = "reconciliation"
+
+
 @runtime_checkable
 class Connector(Protocol):
     vendor: str
+    capabilities: frozenset[str]
 
     def check(self) -> ConnectionCheck:
-        """Prove the credential works ("Test integration")."""
+        """Prove the credential works ("Test integration") and list what the user must choose."""
 
+
+@runtime_checkable
+class BookingConnector(Connector, Protocol):
     def read_catalog(self, on_date: date) -> Catalog:
         """Fiscal years, the chart of accounts (for the years around ``on_date``) and VAT codes."""
 
@@ -126,6 +203,34 @@ class Connector(Protocol):
 
     def find_booking(self, voucher: Voucher) -> BookingReceipt | None:
         """Look for a document we booked earlier with ``voucher.reference``; None proves absence."""
+
+
+@runtime_checkable
+class CompanyDirectory(Connector, Protocol):
+    def list_companies(self) -> list[VendorCompany]:
+        """Every client company the credential can reach (one cheap call), without details."""
+
+    def describe_company(self, company: CompanyRef) -> VendorCompany:
+        """The company's details (organisation number, currency). Raises CompanyAccessLost."""
+
+
+@runtime_checkable
+class LedgerReader(Connector, Protocol):
+    def read_accounts(self, company: CompanyRef) -> list[Account]:
+        """The company's chart of accounts. Raises CompanyAccessLost."""
+
+    def read_ledger(self, company: CompanyRef, accounts: list[str], period_from: date, as_of: date,
+                    sink: LedgerSink) -> list[AccountBalance]:
+        """Per account: opening balance at ``period_from``, the entries of the period up to
+        ``as_of`` (streamed to ``sink`` in chunks) and the closing balance at ``as_of``.
+        Raises AccountMissing, CompanyAccessLost or errors from ``ledgerbridge.errors``."""
+
+
+def require(connector: Connector, capability: str, display_name: str) -> None:
+    from ..errors import ValidationFailed
+
+    if capability not in connector.capabilities:
+        raise ValidationFailed(f"{display_name} connections do not support {capability}")
 
 
 # Checkpoint names the core reads; connectors may add their own.

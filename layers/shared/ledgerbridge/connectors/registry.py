@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 _PACKAGES = {
     "visma_eaccounting": "ledgerbridge.connectors.visma_eaccounting",
+    "24sevenoffice": "ledgerbridge.connectors.twentyfourseven",
 }
 
 

@@ -6,9 +6,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from .common import utcnow
+
+
+class Choice(BaseModel):
+    """One option the user picks after connecting (e.g. a 24SevenOffice transaction type)."""
+
+    id: str
+    name: str
 
 
 class Frequency(StrEnum):
@@ -134,6 +141,16 @@ class Connection(BaseModel):
     revision: int = 0
     # Bumped on every (re)connect: warm workers drop tokens cached for an older credential.
     credential_version: int = 0
+    # What the user picked from the lists "Test integration" offered (e.g. transaction_type),
+    # and those lists as last read from the vendor.
+    vendor_settings: dict[str, str] = Field(default_factory=dict)
+    choices: dict[str, list[Choice]] = Field(default_factory=dict)
+    # At least one client company is set up for reconciliation: the schedule refreshes balances.
+    reconciles: bool = False
+
+    @property
+    def has_scheduled_work(self) -> bool:
+        return self.account_setup is not None or self.reconciles
 
 
 class ConnectionCreate(BaseModel):
@@ -142,6 +159,16 @@ class ConnectionCreate(BaseModel):
     vendor: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
     schedule: TransferSchedule = Field(default_factory=TransferSchedule)
+
+
+class CredentialCreate(BaseModel):
+    """An integration user (vendors that log in with e-mail and password, e.g. 24SevenOffice)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whitespace=True,
+                                               pattern=r"^[^@\s]+@[^@\s]+$")]
+    password: SecretStr = Field(min_length=1, max_length=256)
 
 
 class ConnectionView(BaseModel):
@@ -159,6 +186,8 @@ class ConnectionView(BaseModel):
     next_run_at: datetime | None
     last_run_at: datetime | None
     created_at: datetime
+    vendor_settings: dict[str, str] = Field(default_factory=dict)
+    choices: dict[str, list[Choice]] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, connection: Connection) -> "ConnectionView":

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 import uuid
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,15 @@ class DocumentState(StrEnum):
     FAILED = "failed"  # stopped with a reason a bookkeeper can act on; replayable
     SUPERSEDED = "superseded"  # replaced by a newer version before it was booked
     REJECTED = "rejected"  # refused at the door (invalid input); nothing to book
+    # Runs (company import, balance refresh) are logged beside documents:
+    RUNNING = "running"
+    DONE = "done"  # every company went through; a run with failed companies ends FAILED
+
+
+class DocumentKind(StrEnum):
+    DAILY_SETTLEMENT = "daily_settlement"
+    COMPANY_IMPORT = "company_import"
+    BALANCE_REFRESH = "balance_refresh"
 
 
 class DocumentRecord(BaseModel):
@@ -48,6 +58,13 @@ class DocumentRecord(BaseModel):
     lease_until_ms: int | None = None
     # Set while a retry is pending in SQS, so schedule runs do not queue a second job meanwhile.
     retry_not_before: datetime | None = None
+    # Runs: what happened to each company ({company_id: {"state", "reason", ...}}) and totals.
+    outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
+    summary: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def is_run(self) -> bool:
+        return self.kind != DocumentKind.DAILY_SETTLEMENT
 
     def lease_alive(self, now_ms: int) -> bool:
         return self.state == DocumentState.BOOKING and (self.lease_until_ms or 0) > now_ms
@@ -85,6 +102,8 @@ class DocumentView(BaseModel):
     received_at: datetime
     updated_at: datetime
     booked_at: datetime | None
+    outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
+    summary: dict[str, int] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, record: DocumentRecord) -> "DocumentView":
@@ -105,4 +124,23 @@ class TransferJob(BaseModel):
     document_id: str
     version: int
     trigger: str = "schedule"  # schedule | manual | replay
+    requested_at: datetime = Field(default_factory=utcnow)
+
+
+class RunJob(BaseModel):
+    """The SQS message body of a run over a connection's companies (import or balance refresh).
+
+    A run that cannot finish within one invocation hands over to a new message with the same
+    ``run_id``; companies already done in the run are skipped, so a redelivery resumes too.
+    """
+
+    job_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    kind: Literal["company_import", "balance_refresh"]
+    tenant_id: str
+    connection_id: str
+    run_id: str
+    company_ids: list[str] | None = None  # None: every ready company
+    as_of: date | None = None
+    period_from: date | None = None
+    trigger: str = "schedule"
     requested_at: datetime = Field(default_factory=utcnow)

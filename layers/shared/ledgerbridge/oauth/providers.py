@@ -32,6 +32,8 @@ class Provider(BaseModel):
     refresh_token_rotates: bool = False
     access_token_ttl_seconds: int = 3600
     refresh_margin_seconds: int = 300
+    session_trust_seconds: int = 300
+    login_retry_after_seconds: int = 60
     authorize_params: dict[str, str] = Field(default_factory=dict)
     rate_limit: RateLimit | None = None
 
@@ -48,6 +50,7 @@ def provider(vendor: str) -> Provider:
     data = dict(raw, vendor=vendor)
     overrides = get_settings().vendor_urls
     for field in ("authorize_url", "token_url", "api_url"):
+        # e.g. "24sevenoffice.api_url"
         if f"{vendor}.{field}" in overrides:
             data[field] = overrides[f"{vendor}.{field}"]
     return Provider.model_validate(data)

@@ -325,3 +325,54 @@ def record_rejection(tenant_id: str, connection_id: str, *, document_id: str | N
         "reason": reason[:2000], "payload_key": "", "received_at": now.isoformat(), "updated_at": now.isoformat(),
         "progress": {}, "expires_at": int(time.time()) + REJECTED_TTL_SECONDS,
     }))
+
+
+# --- runs (company import, balance refresh) --------------------------------------------------------
+
+def create_run(record: DocumentRecord) -> bool:
+    """Log a new run; False if a run with this id exists already (a scheduler firing twice)."""
+    try:
+        ddb().put_item(TableName=_table(), Item=_to_item(record), ConditionExpression="attribute_not_exists(sk)")
+        return True
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def run_outcome(record: DocumentRecord, company_id: str, outcome: dict[str, str]) -> None:
+    """Record what happened to one company in the run (the run's progress, too)."""
+    ddb().update_item(
+        TableName=_table(), Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+        UpdateExpression="SET outcomes.#c = :o, updated_at = :now",
+        ExpressionAttributeNames={"#c": company_id},
+        ExpressionAttributeValues=values({":o": outcome, ":now": utcnow().isoformat()}),
+    )
+
+
+def finish_run(record: DocumentRecord, state: DocumentState, *, reason: str | None,
+               summary: dict[str, int], failure_transient: bool = False) -> bool:
+    """End a running run; False if it had ended already (a duplicate delivery finished it)."""
+    try:
+        _finish_run(record, state, reason, summary, failure_transient)
+        return True
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def _finish_run(record: DocumentRecord, state: DocumentState, reason: str | None, summary: dict[str, int],
+                failure_transient: bool) -> None:
+    ddb().update_item(
+        TableName=_table(), Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+        UpdateExpression="SET #s = :s, state_pk = :spk, reason = :r, summary = :sum, updated_at = :now, "
+                         "failure_transient = :ft, attempts = attempts + :one",
+        ConditionExpression="#s = :running",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues=values({
+            ":s": state.value, ":spk": _state_pk(record.tenant_id, record.connection_id, state),
+            ":r": reason, ":sum": summary, ":now": utcnow().isoformat(), ":ft": failure_transient,
+            ":running": DocumentState.RUNNING.value, ":one": 1,
+        }),
+    )

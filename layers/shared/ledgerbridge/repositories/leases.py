@@ -31,6 +31,26 @@ def try_acquire(lease_id: str, owner: str, seconds: float) -> bool:
         raise
 
 
+def renew(lease_id: str, owner: str, seconds: float) -> bool:
+    """Extend a lease we hold; False if it is no longer ours (it expired and someone took it)."""
+    now = time.time()
+    try:
+        ddb().update_item(
+            TableName=get_settings().leases_table,
+            Key=values({"lease_id": lease_id}),
+            UpdateExpression="SET expires_at = :e, expires_at_ms = :ems",
+            ConditionExpression="#o = :o AND expires_at_ms >= :now",
+            ExpressionAttributeNames={"#o": "owner"},
+            ExpressionAttributeValues=values({":o": owner, ":now": int(now * 1000),
+                                              ":e": int(now + seconds) + 1, ":ems": int((now + seconds) * 1000)}),
+        )
+        return True
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
 def release(lease_id: str, owner: str) -> None:
     try:
         ddb().delete_item(

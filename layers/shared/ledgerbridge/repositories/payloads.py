@@ -18,3 +18,19 @@ def put(key: str, body: bytes) -> None:
 
 def get(key: str) -> bytes:
     return aws.client("s3").get_object(Bucket=get_settings().attachments_bucket, Key=key)["Body"].read()
+
+
+# --- ledger entries read for reconciliation: one JSON Lines object per chunk read ------------------
+
+def ledger_part_key(tenant_id: str, connection_id: str, company_id: str, run_id: str, account: str,
+                    part: int) -> str:
+    # Under ledger/: a bucket lifecycle rule expires these (they are a cache of the vendor's ledger).
+    return (f"ledger/tenants/{tenant_id}/connections/{connection_id}/companies/{company_id}/{run_id}/"
+            f"{account}/part-{part:05d}.jsonl")
+
+
+def put_lines(key: str, body: bytes) -> None:
+    aws.client("s3").put_object(
+        Bucket=get_settings().attachments_bucket, Key=key, Body=body,
+        ContentType="application/x-ndjson", ServerSideEncryption="AES256",
+    )

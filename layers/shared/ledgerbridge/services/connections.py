@@ -6,18 +6,25 @@ from datetime import date, datetime, timedelta
 
 from ..connectors import registry
 from ..connectors.base import Catalog
-from ..credentials import delete_connection_secret
+from ..connectors.base import BOOKING, ConnectionCheck, require
+from ..credentials import delete_connection_secret, refresh_lease_id, store_password
 from ..domain.schedule import next_run_after
+from ..settings import get_settings
 from ..domain.setup_validation import validate_account_setup
-from ..errors import CredentialRejected, NotConnected
+from ..errors import CredentialRejected, NotConnected, ValidationFailed
 from ..models.common import utcnow
 from ..models.connection import (
     AccountSetup,
+    Choice,
     Connection,
     ConnectionCreate,
+    CredentialCreate,
     ConnectionStatus,
     TransferSchedule,
 )
+from ..oauth.providers import provider
+from ..repositories import companies as company_store
+from ..repositories import leases
 from ..repositories import connections as connection_store
 
 
@@ -43,6 +50,7 @@ def list_all(tenant_id: str) -> list[Connection]:
 def delete(tenant_id: str, connection_id: str) -> None:
     connection_store.get(tenant_id, connection_id)  # 404 for unknown / other tenant's
     delete_connection_secret(tenant_id, connection_id)
+    company_store.delete_all(tenant_id, connection_id)
     connection_store.delete(tenant_id, connection_id)
 
 
@@ -56,19 +64,26 @@ def update_schedule(tenant_id: str, connection_id: str, schedule: TransferSchedu
 
 
 def _next_run(connection: Connection, now: datetime) -> datetime | None:
-    # Only a connected connection with an account setup has anything to run.
-    if connection.status != ConnectionStatus.CONNECTED or connection.account_setup is None:
+    # Only a connected connection with something set up (bookings, reconciliation) has anything to run.
+    if connection.status != ConnectionStatus.CONNECTED or not connection.has_scheduled_work:
         return None
     return next_run_after(connection.schedule, now)
 
 
-def mark_connected(tenant_id: str, connection_id: str, company: str | None, currency: str | None) -> Connection:
+def mark_connected(tenant_id: str, connection_id: str, company: str | None, currency: str | None,
+                   choices: dict[str, list[Choice]] | None = None, *, new_credential: bool = True) -> Connection:
     def change(connection: Connection) -> None:
         connection.status = ConnectionStatus.CONNECTED
         connection.status_reason = None
         connection.vendor_company = company
         connection.vendor_currency = currency
-        connection.credential_version += 1
+        if choices is not None:
+            connection.choices = choices
+            # A pick that is no longer offered is dropped rather than kept silently wrong.
+            connection.vendor_settings = {k: v for k, v in connection.vendor_settings.items()
+                                          if any(c.id == v for c in choices.get(k, []))}
+        if new_credential:
+            connection.credential_version += 1
         connection.next_run_at = _next_run(connection, utcnow())
 
     return connection_store.update(tenant_id, connection_id, change)
@@ -100,6 +115,7 @@ def catalog(tenant_id: str, connection_id: str, on_date: date | None = None) -> 
     connection = connection_store.get(tenant_id, connection_id)
     _require_connected(connection)
     connector = registry.connector_for(connection)
+    require(connector, BOOKING, provider(connection.vendor).display_name)
     try:
         return connector.read_catalog(on_date or utcnow().date())
     except CredentialRejected as exc:
@@ -127,16 +143,72 @@ def save_account_setup(tenant_id: str, connection_id: str, setup: AccountSetup) 
     return connection_store.update(tenant_id, connection_id, change)
 
 
+def _check_view(result: ConnectionCheck) -> dict:
+    return {"ok": result.ok, "company_name": result.company_name, "message": result.message,
+            "companies": result.companies,
+            "choices": {k: [c.model_dump() for c in v] for k, v in result.choices.items()}}
+
+
 def check(tenant_id: str, connection_id: str) -> dict:
     """'Test integration': call the vendor with the stored credential."""
     connection = connection_store.get(tenant_id, connection_id)
-    _require_connected(connection)
+    if connection.status == ConnectionStatus.CREATED:
+        _require_connected(connection)
     connector = registry.connector_for(connection)
     try:
         result = connector.check()
     except CredentialRejected as exc:
         mark_needs_reauth(tenant_id, connection_id, exc.message, connection.credential_version)
         return {"ok": False, "message": exc.message}
-    return {"ok": result.ok, "company_name": result.company_name, "message": result.message}
+    if result.ok:
+        # Passing again after a refusal (password fixed at the vendor) makes the connection usable.
+        mark_connected(tenant_id, connection_id, result.company_name, result.currency, result.choices,
+                       new_credential=False)
+    elif connection.status == ConnectionStatus.CONNECTED:
+        mark_needs_reauth(tenant_id, connection_id, result.message, connection.credential_version)
+    return _check_view(result)
+
+
+def store_credential(tenant_id: str, connection_id: str, credential: CredentialCreate) -> dict:
+    """Store an integration user (e-mail, password) and test it at once ("Test integration")."""
+    connection = connection_store.get(tenant_id, connection_id)
+    spec = provider(connection.vendor)
+    if spec.auth_mode != "password_session":
+        raise ValidationFailed(f"{spec.display_name} connects through its own sign-in page: "
+                               f"POST /connections/{connection_id}/connect")
+    # Under the credential lease: a worker renewing the old user's session cannot write it back over this.
+    with leases.held(refresh_lease_id(tenant_id, connection_id), seconds=30,
+                     wait=get_settings().token_lease_wait_seconds):
+        store_password(tenant_id, connection_id, credential.username, credential.password.get_secret_value())
+    mark_needs_reauth(tenant_id, connection_id, "the integration user is being tested", new_credential=True)
+    connection = connection_store.get(tenant_id, connection_id)
+    try:
+        result = registry.connector_for(connection).check()
+    except CredentialRejected as exc:
+        mark_needs_reauth(tenant_id, connection_id, exc.message, connection.credential_version)
+        return {"ok": False, "message": exc.message}
+    if result.ok:
+        mark_connected(tenant_id, connection_id, result.company_name, result.currency, result.choices,
+                       new_credential=False)
+    else:
+        mark_needs_reauth(tenant_id, connection_id, result.message, connection.credential_version)
+    return _check_view(result)
+
+
+def update_vendor_settings(tenant_id: str, connection_id: str, settings: dict[str, str]) -> Connection:
+    """Store the user's picks (e.g. transaction_type), each one of the options last offered."""
+    connection = connection_store.get(tenant_id, connection_id)
+    for name, value in settings.items():
+        options = connection.choices.get(name)
+        if options is None:
+            raise ValidationFailed(f"unknown setting {name!r}; settable: {', '.join(sorted(connection.choices)) or '-'}")
+        if not any(option.id == value for option in options):
+            raise ValidationFailed(f"{value!r} is not one of the {name.replace('_', ' ')}s offered: "
+                                   + ", ".join(f"{o.id} ({o.name})" for o in options))
+
+    def change(current: Connection) -> None:
+        current.vendor_settings = {**current.vendor_settings, **settings}
+
+    return connection_store.update(tenant_id, connection_id, change)
 
 

@@ -8,13 +8,13 @@ from ..domain.schedule import Window, manual_window, next_run_after, scheduled_w
 from ..errors import Conflict, NotConnected, NotFound, ValidationFailed
 from ..models.common import utcnow
 from ..models.connection import Connection, ConnectionStatus
-from ..models.documents import DocumentRecord, DocumentState, TransferJob
+from ..models.documents import DocumentRecord, DocumentState, RunJob, TransferJob
 from ..repositories import connections as connection_store
 from ..repositories import documents
 from ..settings import get_settings
 
 
-def enqueue(jobs: list[TransferJob]) -> int:
+def enqueue(jobs: "list[TransferJob] | list[RunJob]") -> int:
     if not jobs:
         return 0
     queue_url = get_settings().transfer_queue_url
@@ -74,6 +74,10 @@ def run_due(now: datetime | None = None) -> dict:
         if connection.status == ConnectionStatus.CONNECTED and connection.account_setup is not None:
             window = scheduled_window(connection.schedule, due_at)
             summary["jobs"] += enqueue(_jobs(_due_in(connection, window, now), "schedule"))
+        if connection.status == ConnectionStatus.CONNECTED and connection.reconciles:
+            from . import runs  # deferred: only reconciling connections need it
+
+            summary["jobs"] += runs.start_scheduled_refresh(connection, due_at)
 
         def plan_next(current: Connection, due_at: datetime = due_at) -> bool:
             if current.next_run_at != due_at:
@@ -110,6 +114,8 @@ def replay(tenant_id: str, connection_id: str, document_id: str) -> DocumentReco
     record = documents.latest(tenant_id, connection_id, document_id)
     if record is None:
         raise NotFound(f"document {document_id} not found")
+    if record.is_run:
+        raise Conflict(f"{document_id} is a {record.kind.replace('_', ' ')} run; start a new one instead")
     if record.state == DocumentState.FAILED:
         record = documents.reopen_failed(record)
     elif record.state == DocumentState.BOOKING and record.lease_alive(int(utcnow().timestamp() * 1000)):
@@ -130,6 +136,8 @@ def replay_failed(tenant_id: str, connection_id: str) -> dict:
         failed, cursor = documents.page(tenant_id, connection_id, state=DocumentState.FAILED, limit=100, cursor=cursor)
         reopened = []
         for record in failed:
+            if record.is_run:
+                continue  # runs are started anew, not replayed
             try:
                 reopened.append(documents.reopen_failed(record))
             except Conflict:

@@ -21,6 +21,7 @@ from ...oauth.providers import Provider
 from ...settings import get_settings
 from ...vendor_http import ErrorDescription, Unauthenticated, VendorHttp
 from ..base import (
+    BOOKING,
     SUBMITTED,
     VENDOR_DOCUMENT_ID,
     VENDOR_DOCUMENT_NUMBER,
@@ -106,6 +107,7 @@ def vendor_http(provider: Provider) -> VendorHttp:
 
 class VismaEAccountingConnector:
     vendor = "visma_eaccounting"
+    capabilities = frozenset({BOOKING})
 
     def __init__(self, http: VendorHttp, tokens: TokenSource):
         self.http = http

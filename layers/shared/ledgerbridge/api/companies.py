@@ -1,0 +1,69 @@
+"""Management API, client companies (vendors where one credential reaches many companies):
+import, reconciliation setup, balance refresh and the entries read."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from pydantic import BaseModel
+
+from ..models.companies import BalanceRefreshRequest, CompanyView, LedgerPage, ReconciliationSetup
+from ..services import companies, runs
+from .common import tenant_of
+
+router = Router()
+
+
+class RunStarted(BaseModel):
+    run_id: str  # follow it in the export log: GET /connections/{id}/documents/{run_id}
+
+
+def _accepted(run_id: str) -> Response[RunStarted]:
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=RunStarted(run_id=run_id))
+
+
+@router.post("/connections/<connection_id>/companies/import")
+def import_companies(connection_id: str) -> Response[RunStarted]:
+    return _accepted(runs.start_import(tenant_of(router), connection_id))
+
+
+@router.get("/connections/<connection_id>/companies")
+def list_companies(connection_id: str) -> list[CompanyView]:
+    return [CompanyView.of(c) for c in companies.list_all(tenant_of(router), connection_id)]
+
+
+@router.get("/connections/<connection_id>/companies/<company_id>")
+def get_company(connection_id: str, company_id: str) -> CompanyView:
+    return CompanyView.of(companies.get(tenant_of(router), connection_id, company_id))
+
+
+@router.put("/connections/<connection_id>/companies/<company_id>/reconciliation")
+def set_up_company(connection_id: str, company_id: str,
+                   setup: Annotated[ReconciliationSetup, Body()]) -> CompanyView:
+    return CompanyView.of(companies.set_up(tenant_of(router), connection_id, company_id, setup))
+
+
+@router.post("/connections/<connection_id>/companies/<company_id>/refresh")
+def refresh_company(connection_id: str, company_id: str,
+                    request: Annotated[BalanceRefreshRequest, Body()]) -> Response[RunStarted]:
+    return _accepted(runs.start_refresh(tenant_of(router), connection_id, company_ids=[company_id],
+                                        as_of=request.as_of, period_from=request.period_from))
+
+
+@router.post("/connections/<connection_id>/balance-refresh")
+def refresh_all(connection_id: str, request: Annotated[BalanceRefreshRequest, Body()]) -> Response[RunStarted]:
+    return _accepted(runs.start_refresh(tenant_of(router), connection_id, as_of=request.as_of,
+                                        period_from=request.period_from))
+
+
+@router.get("/connections/<connection_id>/companies/<company_id>/ledger")
+def ledger(
+    connection_id: str,
+    company_id: str,
+    account: Annotated[str, Query(pattern=r"^[0-9]{1,6}$")],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> LedgerPage:
+    return companies.ledger_page(tenant_of(router), connection_id, company_id, account, cursor=cursor, limit=limit)

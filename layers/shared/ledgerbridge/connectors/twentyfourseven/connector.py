@@ -1,0 +1,263 @@
+"""24SevenOffice connector: an integration user reaching many client companies over SOAP.
+
+One stored session serves the whole connection (logins are throttled). The session has a
+*current identity* (client company) on the vendor's side, switched with SetIdentityById, so
+two workers sharing the session must never interleave: every per-company piece of work runs
+inside a ``CompanyUnit`` holding the connection's session lease, and each call inside it
+first proves the lease is still ours (renewing it), so no other worker can switch the
+identity between our SetIdentityById and the reads that rely on it.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Iterator
+
+from ...credentials import SessionSource, connection_secret_name
+from ...errors import CredentialRejected, PermanentVendorError, TransientVendorError
+from ...models.connection import Connection
+from ...oauth.providers import Provider
+from ...repositories import leases
+from ...settings import get_settings
+from ..base import (
+    COMPANIES,
+    RECONCILIATION,
+    Account,
+    AccountBalance,
+    AccountMissing,
+    Choice,
+    CompanyAccessLost,
+    CompanyRef,
+    ConnectionCheck,
+    LedgerEntry,
+    LedgerSink,
+    VendorCompany,
+)
+from .soap import SessionExpired, SoapClient, soap_client
+
+ZERO = Decimal("0")
+# GetTransactions has no paging: a period is read in date windows sized so that one answer
+# holds about this many entries (the window adapts to the account's density as it goes).
+TARGET_ENTRIES_PER_CALL = 1000
+FIRST_WINDOW_DAYS = 7
+MAX_WINDOW_DAYS = 31
+# How long one company's unit of work may hold the session before renewing the lease.
+UNIT_LEASE_SECONDS = 60
+
+
+def _as_list(value: Any, key: str) -> list[dict[str, Any]]:
+    """zeep renders an ArrayOfX as {"X": [...]} (or None when empty)."""
+    if not value:
+        return []
+    if isinstance(value, dict):
+        value = value.get(key) or []
+    return [v for v in value if v is not None]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)
+
+
+class TwentyFourSevenConnector:
+    vendor = "24sevenoffice"
+    capabilities = frozenset({COMPANIES, RECONCILIATION})
+
+    def __init__(self, provider: Provider, connection: Connection, soap: SoapClient):
+        self.provider = provider
+        self.connection = connection
+        self.soap = soap
+        application_id = get_settings().application_ids.get(self.vendor)
+        if not application_id:
+            raise PermanentVendorError("the hub has no 24SevenOffice ApplicationId configured "
+                                       "(LB_APPLICATION_IDS); see README (deploy)")
+        self.application_id = application_id
+        self.sessions = SessionSource(connection.tenant_id, connection.connection_id, connection.credential_version,
+                                      login=self._login, has_session=self._has_session,
+                                      trust_seconds=provider.session_trust_seconds)
+        self.session_lease_id = f"session#{connection_secret_name(connection.tenant_id, connection.connection_id)}"
+
+    # --- session -------------------------------------------------------------------------------
+    def _login(self, username: str, password: str) -> str:
+        session = self.soap.call("auth", "Login", credential={
+            "ApplicationId": self.application_id, "Username": username, "Password": password})
+        if not session:
+            raise CredentialRejected("24SevenOffice refused the integration user's e-mail or password; "
+                                     "store the current password")
+        return str(session)
+
+    def _has_session(self, session_id: str) -> bool:
+        return bool(self.soap.call("auth", "HasSession", session_id=session_id))
+
+    def _call(self, service: str, operation: str, **arguments: Any) -> Any:
+        """A call that needs a session but no particular identity; logs in again once if it expired."""
+        session = self.sessions.session_id()
+        try:
+            return self.soap.call(service, operation, session_id=session, **arguments)
+        except SessionExpired:
+            session = self.sessions.session_id(rejected=session)
+            return self.soap.call(service, operation, session_id=session, **arguments)
+
+    def _identities(self) -> list[dict[str, Any]]:
+        return _as_list(self._call("auth", "GetIdentities"), "Identity")
+
+    @contextmanager
+    def company(self, company: CompanyRef) -> Iterator["CompanyUnit"]:
+        """Work on one company: hold the session lease and make it the session's identity."""
+        settings = get_settings()
+        with leases.held(self.session_lease_id, seconds=UNIT_LEASE_SECONDS,
+                         wait=settings.token_lease_wait_seconds) as owner:
+            unit = CompanyUnit(self, company, owner, time.time() + UNIT_LEASE_SECONDS)
+            unit.select()
+            yield unit
+
+    # --- Connector -----------------------------------------------------------------------------
+    def check(self) -> ConnectionCheck:
+        identities = self._identities()
+        usable = [i for i in identities if not i.get("IsDisabled")]
+        if not usable:
+            return ConnectionCheck(ok=False, message=(
+                "the integration user logged in but has no access to any client in 24SevenOffice; "
+                "give it access to the clients to reconcile and accept the invitations"), companies=0)
+        home = next((i for i in usable if i.get("IsDefault")), usable[0])
+        ref = _ref(home)
+        with self.company(ref) as unit:
+            types = _as_list(unit.call("transaction", "GetTransactionTypes"), "TransactionType")
+            info = unit.call("client", "GetClientInformation") or {}
+        choices = [Choice(id=str(t["Id"]), name=f"{t.get('No')} {t.get('Title') or ''}".strip()) for t in types]
+        return ConnectionCheck(
+            ok=True, company_name=info.get("Name") or ref.name, currency=info.get("DefaultCurrency") or None,
+            message=f"logged in as {self.sessions.username()}; {len(usable)} client companies reachable",
+            choices={"transaction_type": choices}, companies=len(usable),
+        )
+
+    def list_companies(self) -> list[VendorCompany]:
+        return [VendorCompany(company_id=str(i["Client"]["Id"]), identity_id=str(i["Id"]),
+                              name=i["Client"].get("Name") or "", accessible=not i.get("IsDisabled"))
+                for i in self._identities() if i.get("Client")]
+
+    def describe_company(self, company: CompanyRef) -> VendorCompany:
+        with self.company(company) as unit:
+            info = unit.call("client", "GetClientInformation") or {}
+        return VendorCompany(company_id=company.company_id, identity_id=company.identity_id,
+                             name=info.get("Name") or company.name,
+                             organisation_number=(info.get("OrganizationNumber") or "").replace(" ", "") or None,
+                             currency=info.get("DefaultCurrency") or None)
+
+    def read_accounts(self, company: CompanyRef) -> list[Account]:
+        with self.company(company) as unit:
+            return unit.accounts()
+
+    def read_ledger(self, company: CompanyRef, accounts: list[str], period_from: date, as_of: date,
+                    sink: LedgerSink) -> list[AccountBalance]:
+        numbers = [int(a) for a in accounts]
+        with self.company(company) as unit:
+            aggregated = _as_list(unit.call("transaction", "GetAggregated", startDate=_midnight(period_from),
+                                            accountNos={"short": numbers}, periodType="None", returnIB=True),
+                                  "AggregatedData")
+            opening = {str(a["AccountNo"]): Decimal(a.get("IncomingBalance") or 0) for a in aggregated}
+            absent = [a for a in accounts if a not in opening]
+            if absent:
+                # Not aggregated: either gone from the chart, or simply without postings.
+                chart = {a.number for a in unit.accounts()}
+                missing = [a for a in absent if a not in chart]
+                if missing:
+                    raise AccountMissing(missing)
+                opening.update({a: ZERO for a in absent})
+            return [unit.read_account(account, opening[account], period_from, as_of, sink) for account in accounts]
+
+
+class CompanyUnit:
+    """One company's work under the session lease (see the module docstring)."""
+
+    def __init__(self, connector: TwentyFourSevenConnector, company: CompanyRef, owner: str, lease_until: float):
+        self.connector = connector
+        self.company = company
+        self.owner = owner
+        self.lease_until = lease_until
+        self.session = connector.sessions.session_id()
+
+    def _keep_lease(self) -> None:
+        # Renew before a call could outlast the lease (call timeout plus a margin for clocks).
+        headroom = get_settings().vendor_timeout_seconds * 2 + 5
+        if time.time() + headroom < self.lease_until:
+            return
+        if not leases.renew(self.connector.session_lease_id, self.owner, UNIT_LEASE_SECONDS):
+            raise TransientVendorError("24SevenOffice: lost the session lease to another worker; will retry")
+        self.lease_until = time.time() + UNIT_LEASE_SECONDS
+
+    def select(self) -> None:
+        if not self.company.identity_id:
+            raise CompanyAccessLost(self.company.company_id)
+        self._keep_lease()
+        selected = self._raw("auth", "SetIdentityById", identityId=self.company.identity_id)
+        if not selected:
+            raise CompanyAccessLost(self.company.company_id)
+
+    def _raw(self, service: str, operation: str, **arguments: Any) -> Any:
+        return self.connector.soap.call(service, operation, session_id=self.session, **arguments)
+
+    def call(self, service: str, operation: str, **arguments: Any) -> Any:
+        self._keep_lease()
+        try:
+            result = self._raw(service, operation, **arguments)
+        except SessionExpired:
+            # A new session starts at the user's default identity: select ours again first.
+            self.session = self.connector.sessions.session_id(rejected=self.session)
+            self.select()
+            result = self._raw(service, operation, **arguments)
+        self.connector.sessions.worked(self.session)
+        return result
+
+    def accounts(self) -> list[Account]:
+        rows = _as_list(self.call("account", "GetAccountList"), "AccountData")
+        return [Account(number=str(r["AccountNo"]), name=r.get("AccountName") or "") for r in rows
+                if r.get("AccountNo") is not None]
+
+    def read_account(self, account: str, opening: Decimal, period_from: date, as_of: date,
+                     sink: LedgerSink) -> AccountBalance:
+        movement, count = ZERO, 0
+        window = FIRST_WINDOW_DAYS
+        start = period_from
+        while start <= as_of:
+            end = min(start + timedelta(days=window - 1), as_of)
+            rows = _as_list(self.call("transaction", "GetTransactions", searchParams={
+                "DateStart": _midnight(start), "DateEnd": _midnight(end),
+                "AccountNoStart": int(account), "AccountNoEnd": int(account),
+                "SystemType": None, "HasInvoiceId": None,
+            }), "Transaction")
+            entries = [_entry(account, r) for r in rows]
+            entries = [e for e in entries if start <= e.entry_date <= end]
+            movement += sum((e.amount for e in entries), ZERO)
+            count += len(entries)
+            if entries:
+                sink.write(account, entries)
+            days = (end - start).days + 1
+            density = len(entries) / days
+            window = max(1, min(MAX_WINDOW_DAYS, int(TARGET_ENTRIES_PER_CALL / density) if density else MAX_WINDOW_DAYS))
+            start = end + timedelta(days=1)
+        return AccountBalance(account=account, opening=opening, movement=movement, closing=opening + movement,
+                              entries=count)
+
+
+def _entry(account: str, row: dict[str, Any]) -> LedgerEntry:
+    day = row.get("Date")
+    number = row.get("TransactionNo")
+    return LedgerEntry(
+        account=account, entry_date=day.date() if isinstance(day, datetime) else day,
+        amount=Decimal(row.get("Amount") or 0),
+        voucher_number=str(number) if number not in (None, -2147483648) else None,
+        text=row.get("Comment") or "",
+        transaction_type=str(row["TransactionTypeId"]) if row.get("TransactionTypeId") not in (None, -2147483648)
+        else None,
+    )
+
+
+def _ref(identity: dict[str, Any]) -> CompanyRef:
+    return CompanyRef(company_id=str(identity["Client"]["Id"]), identity_id=str(identity["Id"]),
+                      name=identity["Client"].get("Name") or "")
+
+
+def build_connector(provider: Provider, connection: Connection) -> TwentyFourSevenConnector:
+    return TwentyFourSevenConnector(provider, connection, soap_client(provider))

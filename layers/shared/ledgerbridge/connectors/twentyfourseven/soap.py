@@ -1,0 +1,150 @@
+"""SOAP to 24SevenOffice: zeep builds and reads the envelopes from the shipped WSDLs, our pooled
+httpx client (``VendorHttp``) carries them, and faults become ledgerbridge errors in one place.
+
+zeep's own transport (requests) is not used: the hub's vendor HTTP already does timeouts,
+client-side rate limits and bounded retries, and the session travels as the
+``ASP.NET_SessionId`` cookie on each call rather than in a shared cookie jar.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import zeep
+from zeep.exceptions import Error as ZeepError
+from zeep.exceptions import Fault
+from zeep.helpers import serialize_object
+
+from ...errors import CredentialRejected, PermanentVendorError, TransientVendorError
+from ...oauth.providers import Provider
+from ...settings import get_settings
+from ...vendor_http import ErrorDescription, VendorHttp
+
+WSDL_DIR = Path(__file__).with_name("wsdl")
+_WEB = "http://24sevenOffice.com/webservices"
+_ACCOUNTING = "http://24sevenoffice.com/webservices/economy/accounting/"
+
+
+@dataclass(frozen=True)
+class Service:
+    wsdl: str
+    binding: str
+    path: str  # the soap:address path; the host comes from providers.toml (or an override)
+
+
+SERVICES = {
+    "auth": Service("authService.wsdl", f"{{{_WEB}}}AuthenticateSoap", "/authenticate/v001/authenticate.asmx"),
+    "client": Service("clientService.wsdl", f"{{{_WEB}}}ClientServiceSoap", "/Client/V001/ClientService.asmx"),
+    "account": Service("accountService.wsdl", f"{{{_WEB}}}AccountServiceSoap",
+                       "/Economy/Account/V004/Accountservice.asmx"),
+    "transaction": Service("transactionService.wsdl", f"{{{_ACCOUNTING}}}TransactionServiceSoap",
+                           "/Economy/Accounting/V001/TransactionService.asmx"),
+}
+
+
+class SessionExpired(TransientVendorError):
+    """The vendor no longer knows our session: log in again (once) and repeat the call."""
+
+
+_zeep_lock = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def _zeep_client(wsdl: str) -> zeep.Client:
+    # Parsed once per process (about 20 ms each). strict=False: a field the vendor added after
+    # these WSDLs were published must not break parsing.
+    with _zeep_lock:
+        return zeep.Client(str(WSDL_DIR / wsdl), settings=zeep.Settings(strict=False, xml_huge_tree=True))
+
+
+def _is_fault(response: httpx.Response) -> bool:
+    return (response.status_code == 500 and "xml" in response.headers.get("content-type", "")
+            and b"Fault" in response.content[:2048])
+
+
+def _describe_http_error(response: httpx.Response) -> ErrorDescription:
+    return ErrorDescription(message=f"24SevenOffice: HTTP {response.status_code} {response.reason_phrase}")
+
+
+def classify_fault(fault: Fault, login_retry_after: float) -> Exception:
+    """The one place a SOAP fault becomes transient, permanent, or 'log in again'.
+
+    24SevenOffice reports errors as SOAP faults (HTTP 500) whose text says what happened; the
+    texts matched here are those the services use for sessions and logins.
+    """
+    text = (fault.message or "").strip()
+    lowered = text.lower()
+    code = str(fault.code or "")
+    if "not authenticated" in lowered or "session" in lowered and "expired" in lowered:
+        return SessionExpired(f"24SevenOffice: {text}", vendor_code=code)
+    if "too many login" in lowered:
+        return TransientVendorError(f"24SevenOffice throttled the login: {text}", retry_after=login_retry_after,
+                                    vendor_code=code)
+    if "applicationid" in lowered:
+        return PermanentVendorError(f"24SevenOffice refused the hub's ApplicationId ({text}); "
+                                    "check LB_APPLICATION_IDS", vendor_code=code)
+    if "password" in lowered or "username" in lowered:
+        return CredentialRejected(f"24SevenOffice refused the integration user: {text}", vendor_code=code)
+    if code.endswith("Client"):
+        return PermanentVendorError(f"24SevenOffice refused the request: {text}", vendor_code=code)
+    # soap:Server: an exception inside the service; worth retrying through SQS.
+    return TransientVendorError(f"24SevenOffice error: {text}", vendor_code=code)
+
+
+class SoapClient:
+    """Calls operations of the 24SevenOffice services for this process."""
+
+    def __init__(self, provider: Provider):
+        self.provider = provider
+        rate = provider.rate_limit
+        self.http = VendorHttp(
+            vendor=provider.display_name, base_url=provider.api_url.rstrip("/"),
+            timeout=get_settings().vendor_timeout_seconds, describe_error=_describe_http_error,
+            rate_per_second=(rate.requests / rate.per_seconds) if rate else None,
+            burst=rate.requests if rate else 10,
+            endpoint_of=lambda method, path: path,  # limits counted per service
+            passthrough=_is_fault,
+        )
+        self.calls = 0
+
+    def call(self, service: str, operation: str, *, session_id: str | None = None, **arguments: Any) -> Any:
+        """Call ``operation``; returns its result as plain Python (dicts, lists, Decimal, datetime)."""
+        spec = SERVICES[service]
+        client = _zeep_client(spec.wsdl)
+        binding = client.wsdl.bindings[spec.binding]
+        try:
+            envelope = client.create_message(client.create_service(spec.binding, spec.path), operation, **arguments)
+        except (TypeError, ZeepError) as exc:  # our own mistake: fail loudly, never retry
+            raise PermanentVendorError(f"24SevenOffice {operation}: could not build the request ({exc})") from exc
+        from lxml import etree
+
+        headers = {"Content-Type": "text/xml; charset=utf-8", "Accept": "text/xml",
+                   "SOAPAction": f'"{binding.get(operation).soapaction}"'}
+        if session_id:
+            headers["Cookie"] = f"ASP.NET_SessionId={session_id}"
+        self.calls += 1
+        response = self.http.request("POST", spec.path, headers=headers,
+                                     content=etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
+        try:
+            result = binding.process_reply(client, binding.get(operation), response)
+        except Fault as fault:
+            raise classify_fault(fault, self.provider.login_retry_after_seconds) from fault
+        except ZeepError as exc:
+            # An answer we cannot read (HTML error page from a proxy, truncated XML): transient.
+            raise TransientVendorError(f"24SevenOffice {operation}: unreadable answer ({exc})") from exc
+        return serialize_object(result, dict)
+
+
+_clients: dict[str, SoapClient] = {}
+
+
+def soap_client(provider: Provider) -> SoapClient:
+    """One client per vendor URL and process: its connection pool and rate limiter are shared."""
+    client = _clients.get(provider.api_url)
+    if client is None:
+        client = _clients.setdefault(provider.api_url, SoapClient(provider))
+    return client

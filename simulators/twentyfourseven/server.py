@@ -1,0 +1,192 @@
+"""TwentyFourSevenSimulator: runs the SOAP app on a threaded werkzeug server in a daemon thread."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterable
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from .app import ACCOUNT_PATH, AUTH_PATH, CLIENT_PATH, SERVICES, TRANSACTION_PATH, create_app
+from .config import SimulatorConfig
+from .state import Account, Entry, Fault, SimulatorState
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:  # keep test output readable
+        pass
+
+
+class TwentyFourSevenSimulator:
+    """In-process 24SevenOffice SOAP simulator.
+
+    >>> with TwentyFourSevenSimulator() as sim:      # starts on 127.0.0.1 with a free port
+    ...     auth = zeep.Client(wsdl_path).create_service("{http://24sevenOffice.com/webservices}AuthenticateSoap",
+    ...                                                  sim.url("auth"))
+    """
+
+    SERVICE_PATHS = {"auth": AUTH_PATH, "client": CLIENT_PATH, "account": ACCOUNT_PATH,
+                     "transaction": TRANSACTION_PATH}
+
+    def __init__(self, config: SimulatorConfig | None = None):
+        self.config = config or SimulatorConfig()
+        self.state = SimulatorState(self.config)
+        self._stop_event = threading.Event()
+        self.app = create_app(self.config, self.state, self._stop_event)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0, log_requests: bool = False) -> str:
+        if self._server is not None:
+            raise RuntimeError("simulator already started")
+        self._stop_event.clear()
+        self._server = make_server(host, port, self.app, threaded=True,
+                                   request_handler=None if log_requests else _QuietRequestHandler)
+        self.base_url = f"http://{host}:{self._server.server_port}"
+        # A short poll interval keeps stop() (and so every test fixture teardown) fast.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="twentyfourseven-simulator", daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stop_event.set()  # cut injected sleeps short
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> "TwentyFourSevenSimulator":
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------------------------------
+
+    def url(self, service: str) -> str:
+        """Endpoint URL of "auth", "client", "account" or "transaction"."""
+        if self.base_url is None:
+            raise RuntimeError("simulator not started")
+        return self.base_url + self.SERVICE_PATHS[service]
+
+    def wsdl_path(self, service: str) -> Path:
+        """Local WSDL file of "auth", "client", "account" or "transaction"."""
+        path = self.SERVICE_PATHS[service]
+        return Path(self.config.wsdl_dir) / next(s.wsdl_file for s in SERVICES if s.path == path)
+
+    # -- test helpers: data ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to seed data: drops added data, sessions, faults, counters, login history and clock offset."""
+        self.state.reset()
+
+    def add_user(self, username: str, password: str, name: str | None = None) -> None:
+        self.state.add_user(username, password, name)
+
+    def add_client(self, name: str, organization_number: str,
+                   accounts: Iterable[Account | tuple] | None = None, **kwargs: Any) -> int:
+        """Adds a company; accounts as Account or (account_no, name[, tax_no]); default the standard chart.
+        Keyword options: tax_codes, transaction_types, client_id, default_currency, address, fiscal_years,
+        locked_years. Returns the client id."""
+        return self.state.add_client(name, organization_number, accounts, **kwargs)
+
+    def client_id(self, name: str) -> int:
+        with self.state.lock:
+            return next(c.id for c in self.state.clients.values() if c.name == name)
+
+    def grant(self, username: str, client_id: int, default: bool = False) -> str:
+        """Gives the user access to the client; returns the identity id."""
+        return self.state.grant(username, client_id, default)
+
+    def revoke(self, username: str, client_id: int) -> None:
+        self.state.revoke(username, client_id)
+
+    def disable_identity(self, username: str, client_id: int, disabled: bool = True) -> None:
+        self.state.set_identity_disabled(username, client_id, disabled)
+
+    def identity_id(self, username: str, client_id: int) -> str:
+        with self.state.lock:
+            return next(i.id for i in self.state.user(username).identities if i.client_id == client_id)
+
+    def add_account(self, client_id: int, account_no: int, name: str, tax_no: int = 0) -> None:
+        self.state.add_account(client_id, account_no, name, tax_no)
+
+    def remove_account(self, client_id: int, account_no: int) -> None:
+        self.state.remove_account(client_id, account_no)
+
+    def change_password(self, username: str, new_password: str) -> None:
+        """Sets a new password; the user's sessions end."""
+        self.state.change_password(username, new_password)
+
+    def add_voucher(self, client_id: int, voucher_date: date, lines: Iterable[tuple],
+                    transaction_type_id: int = 1, registered: datetime | None = None) -> int:
+        """Books [(account_no, Decimal amount, comment)], debit positive; returns the TransactionNo.
+        ValueError if unbalanced, an account is unknown or an amount has more than 2 decimals."""
+        return self.state.add_voucher(client_id, voucher_date, lines, transaction_type_id, registered)
+
+    def generate_transactions(self, client_id: int, account_no: int, contra_account_no: int, count: int,
+                              start: date, end: date, seed: int = 0) -> list[int]:
+        """``count`` deterministic two-line vouchers spread from start to end; returns their TransactionNos."""
+        return self.state.generate_transactions(client_id, account_no, contra_account_no, count, start, end, seed)
+
+    def populate(self, username: str, count: int, seed: int = 0) -> list[int]:
+        """Adds ``count`` companies (standard chart, a few vouchers each) granted to the user; their ids."""
+        return self.state.populate(username, count, seed)
+
+    def transactions(self, client_id: int) -> list[Entry]:
+        """The client's ledger lines (copies), in booking order."""
+        with self.state.lock:
+            return [copy.copy(e) for e in self.state.client(client_id).entries]
+
+    def balance(self, client_id: int, account_no: int, before: date | None = None) -> Decimal:
+        with self.state.lock:
+            return sum((e.amount for e in self.state.client(client_id).entries
+                        if e.account_no == account_no and (before is None or e.date < before)), Decimal("0.00"))
+
+    # -- test helpers: sessions, clock, counters, faults ------------------------------------------
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """Live sessions: session_id, username, identity_id, client_id, idle_seconds."""
+        return self.state.session_list()
+
+    def expire_sessions(self, username: str | None = None) -> int:
+        """Ends every session (or the user's); returns how many."""
+        return self.state.expire_sessions(username)
+
+    def advance_clock(self, seconds: float) -> None:
+        self.state.advance_clock(seconds)
+
+    def login_count(self, username: str) -> int:
+        """Login calls ever made for the username (successful or not, throttled included)."""
+        with self.state.lock:
+            return self.state.login_totals[username.lower()]
+
+    def request_counts(self) -> dict[str, int]:
+        """SOAP calls received per operation name, e.g. {"Login": 1, "GetTransactions": 3}."""
+        with self.state.lock:
+            return dict(self.state.request_counts)
+
+    def reset_counts(self) -> None:
+        with self.state.lock:
+            self.state.request_counts.clear()
+            self.state.transaction_page_sizes.clear()
+
+    def add_fault(self, fault: Fault) -> None:
+        self.state.add_fault(fault)
+
+    def clear_faults(self) -> None:
+        with self.state.lock:
+            self.state.faults.clear()
