@@ -7,17 +7,19 @@ import signal
 import sys
 import threading
 
-from .stack import DevStack, StackOptions
+from .stack import TFSO_USER, DevStack, StackOptions
 
 
 def serve(args: argparse.Namespace) -> int:
     options = StackOptions(gateway_port=args.port, simulator_port=args.port + 1, moto_port=args.port + 2,
+                           tfso_port=args.port + 3,
                            simulator_latency_ms=args.latency_ms, schedule_interval=args.schedule_interval,
                            log_level=args.log_level)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with DevStack(options) as stack:
         api_key = stack.create_tenant("local-tenant")
+        accounting_key, tfso_connection = stack.accounting_office()
         print(f"""
 ledgerbridge local stack is up
   hub API (local API Gateway)   {stack.url}
@@ -36,6 +38,16 @@ Try:
       -> open connect_url in a browser, log in, "Yes, allow"
   curl -s {stack.url}/connections/<connection_id>/documents -H "Authorization: Bearer $LB_KEY"
 
+24SevenOffice: tenant 'local-accounting' has connection {tfso_connection} with the integration
+user {TFSO_USER[0]} stored and its client companies being imported:
+  export LB_KEY2={accounting_key}
+  curl -s {stack.url}/connections/{tfso_connection}/companies -H "Authorization: Bearer $LB_KEY2"
+  curl -s -X PUT {stack.url}/connections/{tfso_connection}/companies/1100001/reconciliation \\
+       -H "Authorization: Bearer $LB_KEY2" -d '{{"accounts":["1920","1500"]}}'
+  curl -s -X POST {stack.url}/connections/{tfso_connection}/balance-refresh -H "Authorization: Bearer $LB_KEY2" -d '{{}}'
+  curl -s {stack.url}/connections/{tfso_connection}/companies/1100001 -H "Authorization: Bearer $LB_KEY2"
+  24SevenOffice simulator       {stack.tfso.base_url}  (SOAP; ?wsdl on each .asmx)
+
 Ctrl-C stops it.""", flush=True)
         try:
             stop.wait(args.seconds if args.seconds else None)
@@ -50,7 +62,7 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve the whole hub locally")
     run.add_argument("--port", type=int, default=int(os.environ.get("LB_LOCAL_PORT", "8100")),
-                     help="gateway port; the simulator and moto take the next two")
+                     help="gateway port; the Visma simulator, moto and the 24SevenOffice simulator take the next three")
     run.add_argument("--latency-ms", type=int, default=0, help="simulated vendor latency")
     run.add_argument("--schedule-interval", type=float, default=60.0)
     run.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))

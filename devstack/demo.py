@@ -1,9 +1,14 @@
-"""make demo: the spine end to end against the local stack; exits non-zero if anything is off.
+"""make demo: both vendors end to end against the local stack; exits non-zero if anything is off.
 
-Connect via OAuth, read the chart, save the account setup (a wrong one first), ingest a
-week of Z-reports (plus a resend, a conflicting resend and a malformed one), run the
-schedule, show the export log, fix an unmapped category and replay, and check that the
-simulator holds exactly one voucher per booked settlement.
+Visma eAccounting (a bakery's POS back office): connect via OAuth, read the chart, save the
+account setup (a wrong one first), ingest a week of Z-reports (plus a resend, a conflicting
+resend and a malformed one), run the schedule, show the export log, fix an unmapped category
+and replay, and check that the simulator holds exactly one voucher per booked settlement.
+
+24SevenOffice (an accounting office's balance reconciliation): store the integration user
+(a wrong password first), pick a transaction type, import the client companies, set them up,
+refresh balances, read the entries, then lose access to a client, lose an account and change
+the password at the vendor, and show how each ends in the export log.
 """
 from __future__ import annotations
 
@@ -111,19 +116,132 @@ def run_demo(stack: DevStack) -> None:
     print("all vouchers balanced to the cent, each with its PDF attached")
 
 
+def run_reconciliation_demo(stack: DevStack) -> None:
+    from .stack import TFSO_USER
+
+    tfso = stack.tfso
+    username, password = TFSO_USER
+    api = stack.api(stack.create_tenant("demo-accounting-office"))
+    print(f"\n24SevenOffice simulator: {tfso.base_url}")
+
+    say("9. 24SevenOffice: store the integration user — first with a wrong password")
+    created = api.post("/connections", json={"vendor": "24sevenoffice", "name": "Regnskapskontoret – 24SevenOffice",
+                                             "schedule": {"frequency": "daily", "run_at_hour": 5}})
+    expect(created.status_code == 201, f"create connection: {created.status_code} {created.text}")
+    connection_id = created.json()["connection_id"]
+    wrong = api.put(f"/connections/{connection_id}/credential", json={"username": username, "password": "gjett"}).json()
+    print(f"wrong password -> ok={wrong['ok']}: {wrong['message']}")
+    expect(not wrong["ok"] and "password" in wrong["message"], "a wrong password is refused clearly")
+    tested = api.put(f"/connections/{connection_id}/credential", json={"username": username, "password": password})
+    result = tested.json()
+    expect(tested.status_code == 200 and result["ok"], f"integration user: {tested.text}")
+    print(f"right password -> ok=True: {result['message']}")
+    types = result["choices"]["transaction_type"]
+    print("transaction types: " + ", ".join(f"{t['id']}={t['name']}" for t in types))
+    picked = api.put(f"/connections/{connection_id}/vendor-settings", json={"transaction_type": types[0]["id"]})
+    expect(picked.status_code == 200, f"vendor settings: {picked.text}")
+
+    say("10. Import every client company the integration user can access")
+    run = _run_and_wait(stack, api, connection_id, api.post(f"/connections/{connection_id}/companies/import"))
+    companies = api.get(f"/connections/{connection_id}/companies").json()
+    _print_companies(companies)
+    expect(len(companies) >= 3 and all(c["status"] == "not_set_up" for c in companies), "imported, not set up")
+    print(f"import run: {run['state']} {run['summary']}")
+
+    say("11. Set up each company: accounts to reconcile, checked against that company's own chart")
+    by_name = {c["name"]: c for c in companies}
+    havna = by_name["Havnekafeen AS"]
+    refused = api.put(f"/connections/{connection_id}/companies/{havna['company_id']}/reconciliation",
+                      json={"accounts": ["1920", "1510"]})
+    print(f"Havnekafeen with 1510 -> {refused.status_code}: {refused.json()['message']}")
+    expect(refused.status_code == 422, "an account missing from that company's chart is refused")
+    for company in companies:
+        accounts = ["1920", "1500"] if company["name"] != "Havnekafeen AS" else ["1920", "1930"]
+        done = api.put(f"/connections/{connection_id}/companies/{company['company_id']}/reconciliation",
+                       json={"accounts": accounts})
+        expect(done.status_code == 200 and done.json()["status"] == "ready", f"set up: {done.text}")
+    print("all companies ready")
+
+    say("12. Refresh balances (the same run the daily schedule starts) and read them")
+    run = _run_and_wait(stack, api, connection_id, api.post(f"/connections/{connection_id}/balance-refresh", json={}))
+    expect(run["state"] == "done", f"refresh: {run}")
+    print(f"refresh run: {run['state']} {run['summary']}")
+    for company in api.get(f"/connections/{connection_id}/companies").json():
+        balances = company["balances"]
+        print(f"{company['name']:<20} as of {balances['as_of']} (from {balances['period_from']}):")
+        for b in balances["accounts"]:
+            print(f"    {b['account']} {b['name']:<16} opening {b['opening']:>12} movement {b['movement']:>12} "
+                  f"closing {b['closing']:>12}  ({b['entries']} entries)")
+    fjord = by_name["Fjordbakeriet AS"]
+    page = api.get(f"/connections/{connection_id}/companies/{fjord['company_id']}/ledger",
+                   params={"account": "1920", "limit": 5}).json()
+    print("Fjordbakeriet 1920, first entries of the period:")
+    for entry in page["entries"]:
+        print(f"    {entry['entry_date']}  voucher {entry['voucher_number']:>5}  {entry['amount']:>12}  {entry['text']}")
+
+    say("13. Things change at 24SevenOffice: access to a client removed, an account deleted")
+    nordlys = by_name["Nordlys Frisør AS"]
+    tfso.revoke(username, int(nordlys["company_id"]))
+    tfso.remove_account(int(fjord["company_id"]), 1500)
+    run = _run_and_wait(stack, api, connection_id, api.post(f"/connections/{connection_id}/companies/import"))
+    print(f"re-import: {run['state']} {run['summary']}")
+    companies = api.get(f"/connections/{connection_id}/companies").json()
+    _print_companies(companies)
+    expect(len(companies) == len(by_name), "re-import never duplicates a company")
+    expect({c["name"]: c["status"] for c in companies}["Nordlys Frisør AS"] == "access_lost", "access loss is marked")
+    run = _run_and_wait(stack, api, connection_id, api.post(f"/connections/{connection_id}/balance-refresh", json={}))
+    print(f"refresh run: {run['state']}: {run['reason']}")
+    for outcome in run["outcomes"].values():
+        print(f"    {outcome['company']:<20} {outcome['state']:<8} {outcome.get('reason', '')}")
+    expect(run["state"] == "failed" and "1500" in run["reason"] + str(run["outcomes"]), "the missing account is named")
+
+    say("14. The integration user's password is changed at 24SevenOffice")
+    tfso.change_password(username, "nytt-passord")
+    run = _run_and_wait(stack, api, connection_id, api.post(f"/connections/{connection_id}/balance-refresh", json={}))
+    connection = api.get(f"/connections/{connection_id}").json()
+    print(f"refresh run: {run['state']}: {run['reason']}")
+    print(f"connection: {connection['status']} ({connection['status_reason']})")
+    expect(run["state"] == "failed" and connection["status"] == "needs_reauth", "a changed password stops clearly")
+    stored = api.put(f"/connections/{connection_id}/credential", json={"username": username, "password": "nytt-passord"})
+    expect(stored.json()["ok"], "the new password works")
+
+    say("15. Export log of the 24SevenOffice connection")
+    print_log(api, connection_id)
+    logins = tfso.login_count(username)
+    print(f"\nSOAP calls: {tfso.request_counts()}")
+    print(f"logins: {logins} (the wrong password, the first login, the refused one after the change, the new "
+          "password): every run and every company reused one stored session")
+    expect(logins == 4, f"sessions are reused, not logged in per run: {logins} logins")
+
+
+def _run_and_wait(stack: DevStack, api, connection_id: str, started) -> dict:
+    expect(started.status_code == 202, f"start run: {started.status_code} {started.text}")
+    stack.drain()
+    return api.get(f"/connections/{connection_id}/documents/{started.json()['run_id']}").json()
+
+
+def _print_companies(companies: list[dict]) -> None:
+    print(f"{'company':<20} {'id':>8} {'org. no.':>10}  status")
+    for c in companies:
+        print(f"{c['name']:<20} {c['company_id']:>8} {c['organisation_number'] or '':>10}  {c['status']}")
+
+
 def print_log(api, connection_id: str, state: str | None = None) -> None:
     params = {"limit": 50, **({"state": state} if state else {})}
     documents = api.get(f"/connections/{connection_id}/documents", params=params).json()["documents"]
-    print(f"{'date':<11} {'document':<26} {'state':<9} {'gross':>10}  voucher / reason")
+    print(f"{'date':<11} {'document / run':<30} {'state':<9} {'gross':>10}  voucher / reason / summary")
     for d in documents:
-        detail = d["vendor_document_number"] or d["reason"] or ""
-        print(f"{d['business_date']:<11} {d['document_id']:<26} {d['state']:<9} {d['gross_total'] or '':>10}  {detail[:90]}")
+        summary = " ".join(f"{k}={v}" for k, v in (d.get("summary") or {}).items())
+        detail = d["vendor_document_number"] or d["reason"] or summary
+        print(f"{d['business_date']:<11} {d['document_id']:<30} {d['state']:<9} {d['gross_total'] or '':>10}  "
+              f"{detail[:100]}")
 
 
 def main() -> int:
     started = datetime.now(timezone.utc)
     with DevStack(StackOptions(log_level=os.environ.get("LOG_LEVEL", "WARNING"))) as stack:
         run_demo(stack)
+        run_reconciliation_demo(stack)
     print(f"\ndemo OK in {(datetime.now(timezone.utc) - started).total_seconds():.1f} s")
     return 0
 

@@ -181,6 +181,21 @@ class DevStack:
                 raise RuntimeError(f"identity server did not redirect: {answer.status_code} {answer.text[:200]}")
             return browser.get(answer.headers["Location"])
 
+    def accounting_office(self, tenant_id: str = "local-accounting") -> tuple[str, str]:
+        """A tenant with a 24SevenOffice connection, its integration user stored and tested, and the
+        import of its client companies queued. Returns (API key, connection id)."""
+        api_key = self.create_tenant(tenant_id)
+        with self.api(api_key) as api:
+            created = api.post("/connections", json={"vendor": "24sevenoffice", "name": "Regnskapskontoret"})
+            created.raise_for_status()
+            connection_id = created.json()["connection_id"]
+            tested = api.put(f"/connections/{connection_id}/credential",
+                             json={"username": TFSO_USER[0], "password": TFSO_USER[1]})
+            if tested.status_code != 200 or not tested.json().get("ok"):
+                raise RuntimeError(f"24SevenOffice integration user refused: {tested.text}")
+            api.post(f"/connections/{connection_id}/companies/import").raise_for_status()
+        return api_key, connection_id
+
     def tick(self, at: str | None = None) -> dict:
         return self.schedule.tick(at)
 

@@ -191,7 +191,12 @@ class CompanyUnit:
         if not self.company.identity_id:
             raise CompanyAccessLost(self.company.company_id)
         self._keep_lease()
-        selected = self._raw("auth", "SetIdentityById", identityId=self.company.identity_id)
+        try:
+            selected = self._raw("auth", "SetIdentityById", identityId=self.company.identity_id)
+        except SessionExpired:
+            # The trusted session died since it last worked: renew it (once) and select again.
+            self.session = self.connector.sessions.session_id(rejected=self.session)
+            selected = self._raw("auth", "SetIdentityById", identityId=self.company.identity_id)
         if not selected:
             raise CompanyAccessLost(self.company.company_id)
 
