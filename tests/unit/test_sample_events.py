@@ -33,12 +33,19 @@ def test_api_events_match_routes_of_their_function():
 
 
 def test_worker_event_parses_into_transfer_jobs():
+    from ledgerbridge.models.documents import RunJob, TransferJob
     from ledgerbridge.worker import TransferJobRecord
 
+    kinds = set()
     for event in _load("transfer_worker"):
         for record in event["Records"]:
             job = TransferJobRecord.model_validate(record).body
-            assert job.document_id and job.version >= 1
+            if isinstance(job, TransferJob):
+                assert job.document_id and job.version >= 1
+            else:
+                assert isinstance(job, RunJob) and job.run_id and job.as_of
+            kinds.add(type(job))
+    assert kinds == {TransferJob, RunJob}
 
 
 def test_ingest_event_carries_a_valid_settlement():
