@@ -25,6 +25,12 @@ def test_demo_flow_books_a_week_exactly_once():
     assert "account 3010 does not exist in fiscal year 2026" in output
     assert "identical resend -> 200" in output and "changed resend   -> 409" in output
     assert "booked in the log: 8; vouchers in eAccounting: 8" in output
+    # 24SevenOffice: three companies imported, set up, refreshed; failures end with their reasons.
+    assert "import run: done {'companies': 3" in output
+    assert "not in the chart of accounts of Havnekafeen AS: 1510" in output
+    assert "refresh run: done {'companies': 3, 'ok': 3" in output
+    assert "account 1500 no longer exists in the chart of accounts of Fjordbakeriet AS" in output
+    assert "connection: needs_reauth (24SevenOffice refused the integration user's e-mail or password" in output
     assert "demo OK" in output
 
 
@@ -34,14 +40,33 @@ def test_make_run_serves_and_stops(tmp_path):
     import os
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # Ports port..port+2 must be free; take a high random base and hope for the best on CI.
+    def four_free_ports() -> int:
+        # The gateway takes the port, the two simulators and moto the next three: all must be free.
+        for _ in range(50):
+            with socket.socket() as first:
+                first.bind(("127.0.0.1", 0))
+                base = first.getsockname()[1]
+            sockets = []
+            try:
+                for offset in range(4):
+                    sock = socket.socket()
+                    sockets.append(sock)
+                    sock.bind(("127.0.0.1", base + offset))
+                return base
+            except OSError:
+                continue
+            finally:
+                for sock in sockets:
+                    sock.close()
+        raise RuntimeError("no four consecutive free ports")
+
+    port = four_free_ports()
     env = dict(os.environ, RUN_SECONDS="6", LOG_LEVEL="WARNING")
     completed = subprocess.run([sys.executable, "-m", "devstack", "run", "--port", str(port)], cwd=ROOT,
                                capture_output=True, text=True, timeout=120, env=env)
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-3000:]
     assert f"http://127.0.0.1:{port}" in output and "export LB_KEY=lbk_" in output
+    # The accounting office's 24SevenOffice connection is set up and its companies imported.
+    assert "export LB_KEY2=lbk_" in output and f"http://127.0.0.1:{port + 3}" in output
     assert "stopped" in output

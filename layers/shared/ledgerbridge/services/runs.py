@@ -337,11 +337,17 @@ class _Run:
                                          parts=sink.parts.get(b.account, 0)) for b in balances],
         )
 
-        def store(current: Company) -> None:
+        def store(current: Company) -> bool | None:
+            if [a.account for a in current.accounts] != accounts:
+                return False  # the setup changed while we read: these balances answer the old one
             current.balances = snapshot
             current.last_error = None
+            return True
 
-        company_store.update(company.tenant_id, company.connection_id, company.company_id, store)
+        stored = company_store.update(company.tenant_id, company.connection_id, company.company_id, store)
+        if stored.balances is None or stored.balances.run_id != job.run_id:
+            self.outcome(company, "skipped", "the accounts to reconcile changed during the refresh; refresh again")
+            return
         self.outcome(company, "ok", accounts=str(len(balances)), entries=str(sum(b.entries for b in balances)))
 
 
