@@ -1,6 +1,13 @@
 """python -m bench (make bench): run the benchmarks, print a report, write bench/results/latest.json.
 
-Exit status 0 when every correctness check of the runtime benchmarks held, 1 otherwise.
+Sections (all by default; ``--only`` picks some, e.g. ``python -m bench --only tfso``):
+  cold   1   cold import of every handler
+  visma  2-4 Visma eAccounting: vendor calls per settlement, throughput, worker scaling
+  tfso   1b  cold import before/after the 24SevenOffice change, the 24SO connector's first use,
+             zeep/lxml after each handler import;
+         5-7 24SevenOffice: company import, reconciliation setup, balance refresh
+
+Exit status 0 when every correctness check held, 1 otherwise.
 """
 from __future__ import annotations
 
@@ -17,6 +24,19 @@ from . import imports
 from .report import heading, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("cold", "visma", "tfso")
+# The commit before the 24SevenOffice work: the "before" of the cold-import comparison.
+BEFORE_COMMIT = "f087068"
+BEFORE_FUNCTIONS = "ingest,scheduler,authorizer"
+
+
+def _sections(value: str) -> list[str]:
+    picked = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in picked if v not in SECTIONS]
+    if unknown or not picked:
+        raise argparse.ArgumentTypeError(f"unknown section {', '.join(unknown) or value!r}; "
+                                         f"choose from {', '.join(SECTIONS)}")
+    return picked
 
 
 class _DropEmf:
@@ -47,7 +67,10 @@ class _DropEmf:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", type=_sections, action="extend", metavar="SECTION[,SECTION]",
+                        help=f"run only these sections ({', '.join(SECTIONS)}); repeatable; default all")
     parser.add_argument("--repeats", type=int, default=7, help="cold-import samples per target (7)")
     parser.add_argument("--calls-n", type=int, default=20, help="settlements for the vendor-call count (20)")
     parser.add_argument("--n", type=int, default=100, help="settlements for the throughput run (100)")
@@ -55,7 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=50, help="simulator latency for throughput (50)")
     parser.add_argument("--concurrency", type=int, default=4, help="worker threads for throughput (4)")
     parser.add_argument("--no-scaling", action="store_true", help="skip benchmark 4 (concurrency 1 vs N)")
+    parser.add_argument("--tfso-companies", type=int, default=200, help="24SevenOffice client companies (200)")
+    parser.add_argument("--tfso-latency-ms", type=int, default=50,
+                        help="24SevenOffice simulator latency per SOAP call (50)")
+    parser.add_argument("--before-commit", default=BEFORE_COMMIT,
+                        help=f"'before' of the cold-import comparison, checked out at {imports.BEFORE_PATH} "
+                             f"({BEFORE_COMMIT})")
+    parser.add_argument("--before-functions", default=BEFORE_FUNCTIONS,
+                        help=f"functions compared before/after, comma-separated, or 'all' ({BEFORE_FUNCTIONS})")
+    parser.add_argument("--no-before", action="store_true", help="skip the before/after cold-import comparison")
     args = parser.parse_args(argv)
+    args.only = list(dict.fromkeys(args.only or SECTIONS))
     real_stdout = sys.stdout
     sys.stdout = filtered = _DropEmf(real_stdout)
     try:
@@ -72,41 +105,111 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results: dict = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "python": platform.python_version(), "cpus": os.cpu_count(),
-                     "platform": platform.platform(), "args": vars(args)}
+                     "platform": platform.platform(), "args": vars(args), "sections": args.only}
     print(f"ledgerbridge benchmarks — {results['started_at']}, Python {results['python']}, "
-          f"{results['cpus']} CPUs, {platform.machine()}")
+          f"{results['cpus']} CPUs, {platform.machine()}; sections: {', '.join(args.only)}")
+    checks: dict[str, bool] = {}
+    seconds: dict[str, float] = {}
+    lap = [time.perf_counter()]
 
-    # 1 runs first, in subprocesses, before the DevStack changes this process's environment.
-    results["cold_import"] = cold = imports.run(args.repeats)
-    print_cold_import(cold)
+    def took(section: str) -> None:
+        now = time.perf_counter()
+        seconds[section] = round(seconds.get(section, 0) + now - lap[0], 1)
+        lap[0] = now
 
-    from .runtime import Runtime, throughput, vendor_calls
+    # Cold imports run first, in subprocesses, before the DevStack changes this process's environment
+    # and while nothing else runs in it.
+    if "cold" in args.only:
+        results["cold_import"] = cold = imports.run(args.repeats)
+        print_cold_import(cold)
+        took("cold")
+    if "tfso" in args.only:
+        results["tfso_cold_import"] = tfso_cold = tfso_cold_import(args, results.get("cold_import"))
+        print_tfso_cold_import(tfso_cold)
+        checks["1b handlers load no zeep/lxml"] = tfso_cold["soap_free"]["ok"]
+        took("tfso cold import")
 
-    with Runtime(worker_concurrency=args.concurrency) as rt:
-        results["vendor_calls"] = calls = vendor_calls(rt, args.calls_n)
-        print_vendor_calls(calls)
+    if "visma" in args.only or "tfso" in args.only:
+        from .runtime import Runtime, throughput, vendor_calls
 
-        results["throughput"] = tp = throughput(rt, args.n, args.latency_ms, "throughput")
-        print_throughput(tp)
+        with Runtime(worker_concurrency=args.concurrency) as rt:
+            took("DevStack start")
+            if "visma" in args.only:
+                results["vendor_calls"] = calls = vendor_calls(rt, args.calls_n)
+                print_vendor_calls(calls)
+                checks["2 vendor calls"] = calls["check"]["ok"]
 
-        if not args.no_scaling:
-            runs = []
-            for threads, divisor in ((1, 1), (args.concurrency, args.concurrency), (args.concurrency, 1)):
-                rt.set_concurrency(threads, divisor)
-                runs.append(throughput(rt, args.scaling_n, args.latency_ms, f"scaling-{threads}-{divisor}"))
-            results["scaling"] = runs
-            print_scaling(runs, args.concurrency)
+                results["throughput"] = tp = throughput(rt, args.n, args.latency_ms, "throughput")
+                print_throughput(tp)
+                checks["3 throughput"] = tp["booking"]["check"]["ok"]
 
+                if not args.no_scaling:
+                    runs = []
+                    for threads, divisor in ((1, 1), (args.concurrency, args.concurrency), (args.concurrency, 1)):
+                        rt.set_concurrency(threads, divisor)
+                        runs.append(throughput(rt, args.scaling_n, args.latency_ms, f"scaling-{threads}-{divisor}"))
+                    results["scaling"] = runs
+                    print_scaling(runs, args.concurrency)
+                    for r in runs:
+                        checks[f"4 scaling {r['label']}"] = r["booking"]["check"]["ok"]
+                took("visma")
+
+            if "tfso" in args.only:
+                from . import tfso
+
+                results["tfso"] = flow = tfso.run(rt, args.tfso_companies, args.tfso_latency_ms)
+                print_tfso_import(flow)
+                print_tfso_setup(flow)
+                print_tfso_refresh(flow)
+                checks["5 24SO import"] = flow["import"]["check"]["ok"]
+                checks["6 24SO setup"] = flow["setup"]["check"]["ok"]
+                checks["7 24SO refresh"] = flow["refresh"]["check"]["ok"]
+                took("tfso")
+
+    took("DevStack stop")
     results["total_seconds"] = round(time.perf_counter() - started, 1)
-    checks = [calls["check"]["ok"], tp["booking"]["check"]["ok"]]
-    checks += [r["booking"]["check"]["ok"] for r in results.get("scaling", [])]
-    results["all_checks_ok"] = ok = all(checks)
+    results["section_seconds"] = seconds
+    results["checks"] = checks
+    results["all_checks_ok"] = ok = all(checks.values())
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "latest.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     shown = out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out
-    print(f"\nall checks {'OK' if ok else 'FAILED'}; {results['total_seconds']} s in all; figures in {shown}")
+    failed = [name for name, held in checks.items() if not held]
+    parts = ", ".join(f"{name} {value:g}" for name, value in seconds.items())
+    print(f"\nall checks {'OK' if ok else 'FAILED: ' + '; '.join(failed)}; {results['total_seconds']} s in all "
+          f"({parts}); figures in {shown}")
     return 0 if ok else 1
+
+
+def tfso_cold_import(args: argparse.Namespace, cold: dict | None) -> dict:
+    """1b: before/after comparison (git worktree of the commit before the 24SO work), the 24SO
+    connector's first use, and zeep/lxml after each handler import."""
+    import subprocess
+
+    out: dict = {}
+    if args.no_before:
+        out["before_after"] = {"skipped": "--no-before"}
+    else:
+        names = ([d.name for d in imports.functions()] if args.before_functions == "all"
+                 else [n.strip() for n in args.before_functions.split(",") if n.strip()])
+        try:
+            with imports.worktree(args.before_commit) as (path, commit):
+                out["before_after"] = {"commit": commit, "path": str(path),
+                                       **imports.compare(args.repeats, path, names)}
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            detail = getattr(exc, "stderr", None) or str(exc)
+            out["before_after"] = {"skipped": f"could not check out {args.before_commit}: {detail.strip()}"}
+    out["connector"] = imports.tfso_connector(args.repeats)
+    if cold is not None:  # section 1 imported every handler already: read its sys.modules record
+        probe = [{"function": r["target"].split("/")[0],
+                  "loaded": [m for m in imports.SOAP_MODULES if r["heavy_modules"].get(m)]}
+                 for r in cold["rows"] if r["target"].endswith("/app.py")]
+        source = "section 1's samples"
+    else:
+        probe, source = imports.soap_probe(), "a separate import of each handler"
+    out["soap_free"] = {"rows": probe, "source": source, "ok": all(not r["loaded"] for r in probe)}
+    return out
 
 
 def print_cold_import(cold: dict) -> None:
@@ -182,6 +285,129 @@ def print_scaling(runs: list[dict], concurrency: int) -> None:
             for r in runs]
     print(table(["threads", "LB_WORKER_CONCURRENCY", "cap req/s/endpoint", "n", "seconds", "settl/s",
                  "vendor req/s", "check"], body, "rrrrrrrl"))
+
+
+def print_tfso_cold_import(data: dict) -> None:
+    ba, conn, free = data["before_after"], data["connector"], data["soap_free"]
+    print(heading("1b", "Cold import before/after the 24SevenOffice change; the 24SO connector's first use", [
+        "As 1 (fresh interpreter per sample, PYTHONPATH = that checkout's layers/shared + function folder).",
+        (f"'before': commit {ba['commit'][:7]} checked out as a git worktree at {ba['path']} (removed afterwards), "
+         "'after': this checkout" if "commit" in ba else f"before/after comparison skipped: {ba['skipped']}"),
+        *([f"(working tree); round-robin, {ba['repeats']} samples each after one untimed import (the worktree's "
+           ".pyc). 'modules': len(sys.modules) after the import, before -> after."] if "commit" in ba else []),
+    ]))
+    if "commit" in ba:
+        body = [[r["function"] + "/app.py", f"{r['before']['median_ms']:.0f}", f"{r['after']['median_ms']:.0f}",
+                 f"{r['change_ms']:+.0f} ({r['change_pct']:+.1f}%)", f"{r['before']['min_ms']:.0f}",
+                 f"{r['after']['min_ms']:.0f}",
+                 f"{r['before']['modules_after_import']} -> {r['after']['modules_after_import']}"] for r in ba["rows"]]
+        print(table(["function", "before median ms", "after median ms", "change", "before min", "after min",
+                     "modules"], body, "lrrrrrr"))
+        if ba.get("missing"):
+            print(f"   not in both checkouts: {', '.join(ba['missing'])}")
+    print("\n   24SevenOffice connector, first use: `import ledgerbridge.connectors.twentyfourseven` (brings zeep "
+          "and lxml),\n   then soap._zeep_client(wsdl) for each of the 4 WSDLs (parse + zeep client), "
+          f"medians of {conn['repeats']} fresh interpreters;\n   `import zeep` alone in a bare interpreter: "
+          f"{conn['import_zeep_alone_ms']:.0f} ms (min {conn['import_zeep_alone_min_ms']:.0f}).")
+    services = list(conn["rows"][0]["clients_ms"])
+    body = [[r["context"], "" if r["host_import_ms"] is None else f"{r['host_import_ms']:.0f}",
+             f"{r['import_ms']:.0f}", *[f"{r['clients_ms'][s]:.0f}" for s in services],
+             f"{sum(r['clients_ms'].values()):.0f}", f"{r['first_use_ms']:.0f}"] for r in conn["rows"]]
+    print(table(["context", "import app ms", "import 24SO ms", *[f"{s} ms" for s in services], "4 clients ms",
+                 "first use ms"], body, "l" + "r" * (5 + len(services))))
+    print(f"\n   zeep / lxml in sys.modules after each handler's `import app` (from {free['source']}; "
+          "must be no for all):")
+    body = [[r["function"] + "/app.py", "yes" if "zeep" in r["loaded"] else "no",
+             "yes" if "lxml" in r["loaded"] else "no"] for r in free["rows"]]
+    body.append(["check", "OK" if free["ok"] else "FAILED", ""])
+    print(table(["function", "zeep", "lxml"], body, "lll"))
+
+
+def _calls_table(step: dict) -> str:
+    body = [[op, calls, f"{step['per_company'][op]:.2f}"] for op, calls in step["soap_calls"].items()]
+    body.append(["total", step["soap_calls_total"], f"{step['per_company_total']:.2f}"])
+    return table(["SOAP operation", "calls", "calls / company"], body)
+
+
+def print_tfso_import(flow: dict) -> None:
+    step, n = flow["import"], flow["companies"]
+    cred = flow["credential"]
+    print(heading(5, "24SevenOffice: company import", [
+        f"{n} client companies ({flow['seeded']} seeded + {flow['populated']} added with populate()) of one "
+        f"integration user; simulator latency {flow['simulator_latency_ms']} ms per SOAP call.",
+        "PUT /credential first (the connection's first Login; not timed here: "
+        f"{', '.join(f'{k} {v}' for k, v in cred['soap_calls'].items())}; {cred['seconds']:.1f} s).",
+        "Then wall time from POST /companies/import (202) until drain() returns (incl. its 0.3 s quiet period);",
+        "'run time' is the export-log entry's received_at -> updated_at. Calls counted from the POST on.",
+    ]))
+    print(_calls_table(step))
+    check = step["check"]
+    body = [
+        ["wall time, POST -> drained", f"{step['seconds']:.1f} s"],
+        ["run time (export log)", f"{step['run_seconds']:.1f} s" if step["run_seconds"] is not None else "?"],
+        ["per company", f"{1000 * step['seconds'] / n:.0f} ms"],
+        ["SOAP calls / s", f"{step['soap_calls_per_s']:.1f}"],
+        ["logins", step["logins"]],
+        ["worker invocations", f"{step['worker_invocations']} ({step['retried_messages']} retried)"],
+        ["run", f"{step['state']}; summary {step['summary']}"],
+        ["check", ("OK" if check["ok"] else "FAILED") + f": run {check['state']}, {check['companies_listed']} "
+                  f"companies listed, {check['new']} new, {check['with_org_number_and_currency']} with "
+                  f"organisation number and currency; expected {n}"],
+    ]
+    print(table(["figure", "value"], body, "ll"))
+
+
+def print_tfso_setup(flow: dict) -> None:
+    step, n = flow["setup"], flow["companies"]
+    print(heading(6, "24SevenOffice: reconciliation setup", [
+        f"PUT /companies/{{company_id}}/reconciliation {{\"accounts\": {json.dumps(flow['accounts'])}}} for each of "
+        f"the {n} companies, one after another",
+        "over the local API Gateway; synchronous: each reads that company's chart of accounts over SOAP.",
+    ]))
+    print(_calls_table(step))
+    body = [
+        ["wall time, all companies", f"{step['seconds']:.1f} s"],
+        ["per request", f"p50 {step['p50_ms']:.0f} ms, p95 {step['p95_ms']:.0f} ms, max {step['max_ms']:.0f} ms"],
+        ["SOAP calls / s", f"{step['soap_calls_per_s']:.1f}"],
+        ["logins", step["logins"]],
+        ["check", ("OK" if step["check"]["ok"] else "FAILED") + f": {step['check']['ready']} companies ready with "
+                  f"accounts {', '.join(flow['accounts'])}; expected {n}"],
+    ]
+    print(table(["figure", "value"], body, "ll"))
+
+
+def print_tfso_refresh(flow: dict) -> None:
+    step, n = flow["refresh"], flow["companies"]
+    check = step["check"]
+    print(heading(7, "24SevenOffice: balance refresh", [
+        f"POST /balance-refresh {{}} (every ready company; period {step['period_from']} .. {step['as_of']}, "
+        f"{step['period_days']} days), then drain().",
+        "One run = one SQS job, companies one after another under the connection's session lease (one",
+        "session, one current identity): worker threads do not parallelise it. Per company SetIdentityById,",
+        "GetAggregated (opening balances), GetTransactions per account and date window (7 days first, then",
+        "sized by the account's density, at most 31). Check: run done, one ok outcome per company, entries",
+        "and closing balances equal to the simulator's ledger, at most 1 login in the whole flow (5-7).",
+    ]))
+    print(_calls_table(step))
+    body = [
+        ["wall time, POST -> drained", f"{step['seconds']:.1f} s"],
+        ["run time (export log)", f"{step['run_seconds']:.1f} s" if step["run_seconds"] is not None else "?"],
+        ["per company", f"{1000 * step['seconds'] / n:.0f} ms"],
+        ["SOAP calls / s", f"{step['soap_calls_per_s']:.1f}"],
+        ["entries read", f"{step['entries_read']} ({step['entries_read'] / n:.1f} per company)"
+         if step["entries_read"] is not None else "?"],
+        ["logins (this step)", step["logins"]],
+        ["logins (whole flow)", f"{check['logins_whole_benchmark']} ({check['logins_after_first']} after the first, "
+                                "at PUT /credential)"],
+        ["worker invocations", f"{step['worker_invocations']} ({step['handovers']} handovers, "
+                               f"{step['retried_messages']} retried)"],
+        ["run", f"{step['state']}; summary {step['summary']}"],
+        ["check", ("OK" if check["ok"] else "FAILED") + f": run {check['state']}, {check['ok_outcomes']}/"
+                  f"{check['outcomes']} ok outcomes (expected {n}), entries {check['entries_read']}/"
+                  f"{check['entries_expected']}, {check['accounts_matching_simulator']}/{check['accounts_compared']} "
+                  f"accounts match the simulator, {check['logins_whole_benchmark']} login(s) (<= 1)"],
+    ]
+    print(table(["figure", "value"], body, "ll"))
 
 
 def _check_text(check: dict, n: int) -> str:

@@ -37,6 +37,7 @@ t0 = time.perf_counter()
 import {module}
 elapsed = time.perf_counter() - t0
 print(json.dumps({{"ms": elapsed * 1000, "modules": [m for m in {heavy!r} if m in sys.modules],
+                  "module_count": len(sys.modules),
                   "layer": getattr(sys.modules.get("ledgerbridge"), "__file__", None)}}))
 """
 
@@ -164,6 +165,7 @@ def compare(repeats: int, before_root: Path, names: list[str]) -> dict:
         _run(code, directory, layer)
     samples: dict[tuple[str, str], list[float]] = {(n, s): [] for n, s, _, _ in targets}
     modules: dict[tuple[str, str], list[str]] = {}
+    counts: dict[tuple[str, str], int] = {}
     for _ in range(repeats):
         for name, side, directory, layer in targets:
             result = _run(code, directory, layer)
@@ -171,12 +173,14 @@ def compare(repeats: int, before_root: Path, names: list[str]) -> dict:
                 raise RuntimeError(f"{name} ({side}) imported ledgerbridge from {result['layer']}, not {layer}")
             samples[(name, side)].append(result["ms"])
             modules[(name, side)] = result["modules"]
+            counts[(name, side)] = result["module_count"]
     rows = []
     for name in dict.fromkeys(n for n, _, _, _ in targets):
         sides = {side: {"median_ms": round(statistics.median(samples[(name, side)]), 1),
                         "min_ms": round(min(samples[(name, side)]), 1),
                         "samples_ms": [round(s, 1) for s in samples[(name, side)]],
-                        "heavy_modules": modules[(name, side)]} for side in ("before", "after")}
+                        "heavy_modules": modules[(name, side)],
+                        "modules_after_import": counts[(name, side)]} for side in ("before", "after")}
         change = sides["after"]["median_ms"] - sides["before"]["median_ms"]
         rows.append({"function": name, **sides, "change_ms": round(change, 1),
                      "change_pct": round(100 * change / sides["before"]["median_ms"], 1)})
