@@ -256,8 +256,11 @@ class _Run:
             if company_id not in listed and company.status != CompanyStatus.ACCESS_LOST:
                 self._lose_access(company)
         # Details (organisation number, currency) need the company's identity: one by one.
+        # A company described before has its currency even when it has no organisation number
+        # (not every client has one): it is not described again, so a run that hands over
+        # never repeats such companies and always gets further.
         for company in company_store.list_for_connection(tenant_id, connection_id):
-            if (company.organisation_number or company.status == CompanyStatus.ACCESS_LOST
+            if (company.organisation_number or company.currency or company.status == CompanyStatus.ACCESS_LOST
                     or company.company_id in self.record.outcomes):
                 continue
             if not self.time_left():
@@ -313,7 +316,8 @@ class _Run:
         accounts = [a.account for a in company.accounts]
         sink = LedgerSink(job.tenant_id, job.connection_id, company.company_id, job.run_id)
         try:
-            balances = connector.read_ledger(_ref(company), accounts, job.period_from, job.as_of, sink)
+            balances = connector.read_ledger(_ref(company), accounts, job.period_from, job.as_of, sink,
+                                             entries_per_day=_density(company))
         except CompanyAccessLost:
             self._lose_access(company)
             return
@@ -349,6 +353,15 @@ class _Run:
             self.outcome(company, "skipped", "the accounts to reconcile changed during the refresh; refresh again")
             return
         self.outcome(company, "ok", accounts=str(len(balances)), entries=str(sum(b.entries for b in balances)))
+
+
+def _density(company: Company) -> dict[str, float]:
+    """Entries per day of each account in the company's last refresh (sizes the next read's chunks)."""
+    snapshot = company.balances
+    if snapshot is None:
+        return {}
+    days = (snapshot.as_of - snapshot.period_from).days + 1
+    return {b.account: b.entries / days for b in snapshot.accounts}
 
 
 class LedgerSink:

@@ -35,7 +35,7 @@ from ..base import (
     LedgerSink,
     VendorCompany,
 )
-from .soap import SessionExpired, SoapClient, soap_client
+from .soap import NoIdentitySelected, SessionExpired, SoapClient, soap_client
 
 ZERO = Decimal("0")
 # GetTransactions has no paging: a period is read in date windows sized so that one answer
@@ -150,8 +150,9 @@ class TwentyFourSevenConnector:
             return unit.accounts()
 
     def read_ledger(self, company: CompanyRef, accounts: list[str], period_from: date, as_of: date,
-                    sink: LedgerSink) -> list[AccountBalance]:
+                    sink: LedgerSink, *, entries_per_day: dict[str, float] | None = None) -> list[AccountBalance]:
         numbers = [int(a) for a in accounts]
+        hints = entries_per_day or {}
         with self.company(company) as unit:
             aggregated = _as_list(unit.call("transaction", "GetAggregated", startDate=_midnight(period_from),
                                             accountNos={"short": numbers}, periodType="None", returnIB=True),
@@ -165,7 +166,8 @@ class TwentyFourSevenConnector:
                 if missing:
                     raise AccountMissing(missing)
                 opening.update({a: ZERO for a in absent})
-            return [unit.read_account(account, opening[account], period_from, as_of, sink) for account in accounts]
+            return [unit.read_account(account, opening[account], period_from, as_of, sink, hints.get(account))
+                    for account in accounts]
 
 
 class CompanyUnit:
@@ -206,12 +208,18 @@ class CompanyUnit:
     def call(self, service: str, operation: str, **arguments: Any) -> Any:
         self._keep_lease()
         try:
-            result = self._raw(service, operation, **arguments)
-        except SessionExpired:
-            # A new session starts at the user's default identity: select ours again first.
-            self.session = self.connector.sessions.session_id(rejected=self.session)
-            self.select()
-            result = self._raw(service, operation, **arguments)
+            try:
+                result = self._raw(service, operation, **arguments)
+            except SessionExpired:
+                # A new session starts at the user's default identity: select ours again first.
+                self.session = self.connector.sessions.session_id(rejected=self.session)
+                self.select()
+                result = self._raw(service, operation, **arguments)
+        except NoIdentitySelected as exc:
+            # Our identity was selected under the lease, so nobody switched it: access to this
+            # client was removed since. That is this company's outcome, not a failure of the
+            # whole run (which would leave the remaining companies unread).
+            raise CompanyAccessLost(self.company.company_id) from exc
         self.connector.sessions.worked(self.session)
         return result
 
@@ -221,9 +229,11 @@ class CompanyUnit:
                 if r.get("AccountNo") is not None]
 
     def read_account(self, account: str, opening: Decimal, period_from: date, as_of: date,
-                     sink: LedgerSink) -> AccountBalance:
+                     sink: LedgerSink, entries_per_day: float | None = None) -> AccountBalance:
         movement, count = ZERO, 0
-        window = FIRST_WINDOW_DAYS
+        # Without a hint a short first window keeps an unknown account's first answer small; with
+        # one (the last refresh's density) a quiet account is read in a single call.
+        window = _window_for(entries_per_day) if entries_per_day is not None else FIRST_WINDOW_DAYS
         start = period_from
         while start <= as_of:
             end = min(start + timedelta(days=window - 1), as_of)
@@ -238,12 +248,17 @@ class CompanyUnit:
             count += len(entries)
             if entries:
                 sink.write(account, entries)
-            days = (end - start).days + 1
-            density = len(entries) / days
-            window = max(1, min(MAX_WINDOW_DAYS, int(TARGET_ENTRIES_PER_CALL / density) if density else MAX_WINDOW_DAYS))
+            window = _window_for(len(entries) / ((end - start).days + 1))
             start = end + timedelta(days=1)
         return AccountBalance(account=account, opening=opening, movement=movement, closing=opening + movement,
                               entries=count)
+
+
+def _window_for(entries_per_day: float) -> int:
+    """Days per GetTransactions call so that one answer holds about TARGET_ENTRIES_PER_CALL entries."""
+    if entries_per_day <= 0:
+        return MAX_WINDOW_DAYS
+    return max(1, min(MAX_WINDOW_DAYS, int(TARGET_ENTRIES_PER_CALL / entries_per_day)))
 
 
 def _entry(account: str, row: dict[str, Any]) -> LedgerEntry:

@@ -50,12 +50,19 @@ class SessionExpired(TransientVendorError):
     """The vendor no longer knows our session: log in again (once) and repeat the call."""
 
 
+class NoIdentitySelected(PermanentVendorError):
+    """The session has no (usable) current identity: inside a company's unit of work, where the
+    identity was just selected under the session lease, that means access to the client was
+    removed meanwhile (the connector turns it into CompanyAccessLost)."""
+
+
 _zeep_lock = threading.Lock()
 
 
 @lru_cache(maxsize=None)
 def _zeep_client(wsdl: str) -> zeep.Client:
-    # Parsed once per process (about 20 ms each). strict=False: a field the vendor added after
+    # Parsed once per process (about 100 ms for the four, most of it the first).
+    # strict=False: a field the vendor added after
     # these WSDLs were published must not break parsing.
     with _zeep_lock:
         return zeep.Client(str(WSDL_DIR / wsdl), settings=zeep.Settings(strict=False, xml_huge_tree=True))
@@ -87,6 +94,8 @@ def classify_fault(fault: Fault, login_retry_after: float) -> Exception:
     if "applicationid" in lowered:
         return PermanentVendorError(f"24SevenOffice refused the hub's ApplicationId ({text}); "
                                     "check LB_APPLICATION_IDS", vendor_code=code)
+    if "no identity selected" in lowered:
+        return NoIdentitySelected(f"24SevenOffice: {text}", vendor_code=code)
     if "password" in lowered or "username" in lowered:
         return CredentialRejected(f"24SevenOffice refused the integration user: {text}", vendor_code=code)
     if code.endswith("Client"):
