@@ -114,17 +114,27 @@ class TwentyFourSevenConnector:
 
     # --- Connector -----------------------------------------------------------------------------
     def check(self) -> ConnectionCheck:
+        no_access = ConnectionCheck(ok=False, message=(
+            "the integration user logged in but has no access to any client in 24SevenOffice; "
+            "give it access to the clients to reconcile and accept the invitations"), companies=0)
         identities = self._identities()
         usable = [i for i in identities if not i.get("IsDisabled")]
         if not usable:
-            return ConnectionCheck(ok=False, message=(
-                "the integration user logged in but has no access to any client in 24SevenOffice; "
-                "give it access to the clients to reconcile and accept the invitations"), companies=0)
+            return no_access
         home = next((i for i in usable if i.get("IsDefault")), usable[0])
-        ref = _ref(home)
-        with self.company(ref) as unit:
-            types = _as_list(unit.call("transaction", "GetTransactionTypes"), "TransactionType")
-            info = unit.call("client", "GetClientInformation") or {}
+        # Access to a client can go between GetIdentities and selecting it: CompanyAccessLost must
+        # not escape "Test integration" (an HTTP 500); the next reachable client answers instead.
+        for identity in [home] + [i for i in usable if i is not home]:
+            ref = _ref(identity)
+            try:
+                with self.company(ref) as unit:
+                    types = _as_list(unit.call("transaction", "GetTransactionTypes"), "TransactionType")
+                    info = unit.call("client", "GetClientInformation") or {}
+                break
+            except CompanyAccessLost:
+                continue
+        else:
+            return no_access
         choices = [Choice(id=str(t["Id"]), name=f"{t.get('No')} {t.get('Title') or ''}".strip()) for t in types]
         return ConnectionCheck(
             ok=True, company_name=info.get("Name") or ref.name, currency=info.get("DefaultCurrency") or None,
