@@ -1,5 +1,5 @@
 """24SevenOffice connector pieces on their own: how SOAP faults are classified, how a period's
-entries are read in adaptive date windows, and how the vendor session is shared and renewed
+entries are read (month windows, answers handed on in bounded chunks), and how the vendor session is shared and renewed
 (``SessionSource`` against moto's Secrets Manager and the DynamoDB lease table)."""
 from __future__ import annotations
 
@@ -16,13 +16,7 @@ import pytest
 from zeep.exceptions import Fault
 
 from ledgerbridge.connectors.base import CompanyRef, LedgerEntry
-from ledgerbridge.connectors.twentyfourseven.connector import (
-    FIRST_WINDOW_DAYS,
-    MAX_WINDOW_DAYS,
-    TARGET_ENTRIES_PER_CALL,
-    CompanyUnit,
-    _entry,
-)
+from ledgerbridge.connectors.twentyfourseven.connector import CHUNK_ENTRIES, CompanyUnit, _entry, month_windows
 from ledgerbridge.connectors.twentyfourseven.soap import NoIdentitySelected, SessionExpired, classify_fault
 from ledgerbridge.errors import CredentialRejected, NotConnected, PermanentVendorError, TransientVendorError
 from simulators.twentyfourseven.app import INVALID_APPLICATION, NO_IDENTITY, NOT_AUTHENTICATED, TOO_MANY_LOGINS
@@ -77,27 +71,35 @@ def test_session_and_identity_errors_keep_their_families():
     assert not issubclass(NoIdentitySelected, CredentialRejected)
 
 
-# --- adaptive date windows --------------------------------------------------------------------------------
+# --- reading a period: month windows, answers streamed in bounded chunks ---------------------------------
 
 @dataclass
 class FakeTransactions:
-    """GetTransactions over a list of (date, amount) entries; records each call's window and answer size."""
+    """GetTransactions over a list of (date, amount) entries, answered row by row (as the streamed
+    answer is parsed); records each call's window, its size and how far it was consumed."""
 
     entries: list[tuple[date, Decimal]]
     honour_dates: bool = True
     calls: list[tuple[date, date, int]] = field(default_factory=list)
+    max_pending: int = 0  # the most rows handed out before the reader consumed them
 
-    def call(self, service: str, operation: str, *, session_id: str | None = None, **arguments: Any) -> Any:
-        assert (service, operation) == ("transaction", "GetTransactions") and session_id == "session-1"
+    def stream(self, service: str, operation: str, row_type: str, *, session_id: str | None = None,
+               **arguments: Any):
+        assert (service, operation, row_type) == ("transaction", "GetTransactions", "Transaction")
+        assert session_id == "session-1"
         search = arguments["searchParams"]
         start, end = search["DateStart"].date(), search["DateEnd"].date()
         assert search["AccountNoStart"] == search["AccountNoEnd"] == 1920
-        rows = [{"Date": datetime.combine(day, datetime.min.time()), "Amount": amount, "TransactionNo": number,
-                 "Comment": f"bilag {number}", "TransactionTypeId": 4}
-                for number, (day, amount) in enumerate(self.entries, start=1)
+        rows = [(number, day, amount) for number, (day, amount) in enumerate(self.entries, start=1)
                 if not self.honour_dates or start <= day <= end]
         self.calls.append((start, end, len(rows)))
-        return {"Transaction": rows} if rows else None  # zeep's shape of an ArrayOfTransaction
+
+        def answer():
+            for number, day, amount in rows:
+                yield {"Date": datetime.combine(day, datetime.min.time()), "Amount": amount,
+                       "TransactionNo": number, "Comment": f"bilag {number}", "TransactionTypeId": 4}
+
+        return answer()
 
     @property
     def windows(self) -> list[tuple[date, date]]:
@@ -122,20 +124,19 @@ class Sink:
 
     def write(self, account: str, entries: list[LedgerEntry]) -> None:
         assert account == "1920" and entries
-        self.chunks.append(entries)
+        self.chunks.append(list(entries))
 
     @property
     def entries(self) -> list[LedgerEntry]:
         return [e for chunk in self.chunks for e in chunk]
 
 
-def read(vendor: FakeTransactions, period_from: date, as_of: date, opening: Decimal = Decimal("100.00"),
-         entries_per_day: float | None = None):
+def read(vendor: FakeTransactions, period_from: date, as_of: date, opening: Decimal = Decimal("100.00")):
     connector = SimpleNamespace(soap=vendor, sessions=FakeSessions(), session_lease_id="session#test")
     unit = CompanyUnit(connector, CompanyRef(company_id="1", identity_id="identity-1", name="Test AS"),
                        owner="me", lease_until=time.time() + 3600)  # far from renewal: no DynamoDB needed
     sink = Sink()
-    balance = unit.read_account("1920", opening, period_from, as_of, sink, entries_per_day)
+    balance = unit.read_account("1920", opening, period_from, as_of, sink)
     return balance, sink
 
 
@@ -158,73 +159,34 @@ def assert_read_exactly(vendor: FakeTransactions, balance, sink: Sink, period_fr
     assert balance.opening == opening and balance.closing == opening + movement
 
 
-def test_a_dense_period_is_read_in_windows_of_about_the_target_size():
+def test_a_dense_month_is_one_call_handed_on_in_bounded_chunks():
     period_from, as_of = date(2025, 3, 1), date(2025, 3, 31)
     vendor = FakeTransactions([(day, Decimal(i % 7 - 3) + Decimal("0.25"))
                                for day in days(period_from, as_of) for i in range(200)])
     balance, sink = read(vendor, period_from, as_of)
     assert_read_exactly(vendor, balance, sink, period_from, as_of)
-    sizes = [n for _, _, n in vendor.calls]
-    assert max(sizes) <= 1.5 * TARGET_ENTRIES_PER_CALL, sizes
-    assert vendor.windows[0] == (period_from, period_from + timedelta(days=FIRST_WINDOW_DAYS - 1))
-    assert len(vendor.calls) <= 2 * len(vendor.entries) / TARGET_ENTRIES_PER_CALL, "not needlessly small either"
-    assert [len(chunk) for chunk in sink.chunks] == sizes, "one chunk per answer: memory stays bounded"
+    assert vendor.windows == [(period_from, as_of)]
+    assert max(len(chunk) for chunk in sink.chunks) == CHUNK_ENTRIES, "memory bounded by the chunk, not the answer"
+    assert len(sink.chunks) == -(-6200 // CHUNK_ENTRIES)
 
 
-def test_a_sparse_year_is_read_in_month_sized_windows():
-    period_from, as_of = date(2025, 1, 1), date(2025, 12, 31)
-    vendor = FakeTransactions([(day, Decimal("10.00")) for day in days(period_from, as_of)[::10]])
+def test_a_year_is_read_month_by_month_from_any_day_to_any_day():
+    period_from, as_of = date(2025, 1, 15), date(2025, 12, 3)
+    vendor = FakeTransactions([(day, Decimal("10.00")) for day in days(date(2025, 1, 1), date(2025, 12, 31))[::3]])
     balance, sink = read(vendor, period_from, as_of)
     assert_read_exactly(vendor, balance, sink, period_from, as_of)
-    lengths = [(end - start).days + 1 for start, end in vendor.windows]
-    assert lengths[0] == FIRST_WINDOW_DAYS and max(lengths) == MAX_WINDOW_DAYS
-    assert all(n == MAX_WINDOW_DAYS for n in lengths[1:-1])
-    assert len(vendor.calls) == 1 + -(-(365 - FIRST_WINDOW_DAYS) // MAX_WINDOW_DAYS)
+    assert vendor.windows[0] == (date(2025, 1, 15), date(2025, 1, 31))
+    assert vendor.windows[1] == (date(2025, 2, 1), date(2025, 2, 28))
+    assert vendor.windows[-1] == (date(2025, 12, 1), date(2025, 12, 3))
+    assert len(vendor.windows) == 12
 
 
-def test_the_window_shrinks_in_a_busy_stretch_and_grows_back_after_it():
-    period_from, as_of = date(2025, 1, 1), date(2025, 4, 30)
-    busy = days(date(2025, 1, 1), date(2025, 1, 31))
-    vendor = FakeTransactions([(day, Decimal("1.00")) for day in busy for _ in range(250)]
-                              + [(day, Decimal("-2.00")) for day in days(date(2025, 2, 1), as_of)[::5]])
-    balance, sink = read(vendor, period_from, as_of)
-    assert_read_exactly(vendor, balance, sink, period_from, as_of)
-    lengths = [(end - start).days + 1 for start, end in vendor.windows]
-    assert TARGET_ENTRIES_PER_CALL // 250 in lengths, "sized to the busy stretch's density"
-    assert lengths[-2] == MAX_WINDOW_DAYS, "back to the widest window once it is quiet"
-    # The first window is a guess (FIRST_WINDOW_DAYS); from the second on the answers are bounded.
-    assert vendor.calls[0][2] == 250 * FIRST_WINDOW_DAYS
-    assert max(n for _, _, n in vendor.calls[1:]) <= 1.5 * TARGET_ENTRIES_PER_CALL
-
-
-def test_a_busy_stretch_after_a_quiet_one_is_still_read_exactly_once():
-    # The window cannot know in advance that the entries get dense: one answer may be large, but
-    # nothing is lost or counted twice, and the window shrinks at once after it.
-    period_from, as_of = date(2025, 1, 1), date(2025, 3, 31)
-    vendor = FakeTransactions([(day, Decimal("3.00")) for day in days(date(2025, 1, 1), date(2025, 2, 28))[::7]]
-                              + [(day, Decimal("0.10")) for day in days(date(2025, 3, 1), as_of)
-                                 for _ in range(150)])
-    balance, sink = read(vendor, period_from, as_of)
-    assert_read_exactly(vendor, balance, sink, period_from, as_of)
-    dense = [(start, end, n) for start, end, n in vendor.calls if start >= date(2025, 3, 1)]
-    assert dense and all(n <= 1.5 * TARGET_ENTRIES_PER_CALL for _, _, n in dense[1:])
-
-
-def test_the_last_refreshs_density_sizes_the_first_window():
-    period_from, as_of = date(2025, 3, 1), date(2025, 3, 31)
-    dense = FakeTransactions([(day, Decimal("1.00")) for day in days(period_from, as_of) for _ in range(400)])
-    balance, sink = read(dense, period_from, as_of, entries_per_day=400.0)
-    assert_read_exactly(dense, balance, sink, period_from, as_of)
-    assert (dense.windows[0][1] - dense.windows[0][0]).days + 1 == TARGET_ENTRIES_PER_CALL // 400
-    assert max(n for _, _, n in dense.calls) <= 1.5 * TARGET_ENTRIES_PER_CALL, "the first answer is bounded too"
-
-    quiet = FakeTransactions([(date(2025, 3, 3), Decimal("5.00")), (date(2025, 3, 20), Decimal("-2.00"))])
-    balance, sink = read(quiet, period_from, as_of, entries_per_day=0.1)
-    assert quiet.windows == [(period_from, as_of)], "a quiet account is one call"
-    assert_read_exactly(quiet, balance, sink, period_from, as_of)
-    silent = FakeTransactions([])
-    read(silent, period_from, as_of, entries_per_day=0.0)
-    assert silent.windows == [(period_from, as_of)]
+def test_month_windows_cross_leap_days_and_year_ends():
+    assert list(month_windows(date(2024, 2, 10), date(2024, 3, 1))) == [
+        (date(2024, 2, 10), date(2024, 2, 29)), (date(2024, 3, 1), date(2024, 3, 1))]
+    assert list(month_windows(date(2025, 12, 31), date(2026, 1, 1))) == [
+        (date(2025, 12, 31), date(2025, 12, 31)), (date(2026, 1, 1), date(2026, 1, 1))]
+    assert list(month_windows(date(2025, 5, 2), date(2025, 5, 1))) == []
 
 
 def test_an_empty_period_and_a_single_day():
@@ -233,7 +195,7 @@ def test_an_empty_period_and_a_single_day():
     balance, sink = read(vendor, period_from, as_of, opening=Decimal("-3.50"))
     assert_read_exactly(vendor, balance, sink, period_from, as_of, opening=Decimal("-3.50"))
     assert sink.chunks == [] and balance.entries == 0 and balance.closing == Decimal("-3.50")
-    assert [(e - s).days + 1 for s, e in vendor.windows] == [FIRST_WINDOW_DAYS, MAX_WINDOW_DAYS, 23]
+    assert vendor.windows == [(date(2025, 5, 1), date(2025, 5, 31)), (date(2025, 6, 1), date(2025, 6, 30))]
 
     day = date(2025, 7, 1)
     vendor = FakeTransactions([(day, Decimal("6.00")), (day, Decimal("-1.00")), (date(2025, 7, 2), Decimal("9"))])
@@ -243,12 +205,12 @@ def test_an_empty_period_and_a_single_day():
 
 
 def test_entries_the_vendor_returns_outside_the_window_are_never_counted_twice():
-    period_from, as_of = date(2025, 3, 1), date(2025, 3, 31)
-    vendor = FakeTransactions([(day, Decimal("1.50")) for day in days(date(2025, 2, 20), date(2025, 4, 10))],
+    period_from, as_of = date(2025, 3, 1), date(2025, 4, 30)
+    vendor = FakeTransactions([(day, Decimal("1.50")) for day in days(date(2025, 2, 20), date(2025, 5, 10))],
                               honour_dates=False)
     balance, sink = read(vendor, period_from, as_of)
     assert_read_exactly(vendor, balance, sink, period_from, as_of)
-    assert balance.entries == 31 and balance.movement == Decimal("46.50")
+    assert balance.entries == 61 and balance.movement == Decimal("91.50")
 
 
 def test_a_transaction_row_becomes_a_ledger_entry_with_the_vendors_empty_markers_dropped():
@@ -522,3 +484,58 @@ def test_without_a_stored_integration_user_the_connection_is_not_connected(creds
                           trust_seconds=300)
     with pytest.raises(NotConnected):
         oauth.session_id()
+
+
+# --- SoapClient.stream: a long answer is parsed as it arrives -----------------------------------------------
+
+def test_a_huge_getransactions_answer_is_read_in_constant_memory():
+    """50,000 rows (about 20 MB of XML) streamed through the real zeep types: the reader's memory
+    peak stays a small fraction of the answer, because each row is dropped once parsed."""
+    import tracemalloc
+
+    import httpx
+
+    from ledgerbridge.connectors.twentyfourseven.soap import SoapClient
+    from ledgerbridge.oauth.providers import Provider
+
+    rows = 50_000
+    ns = "http://24sevenoffice.com/webservices/economy/accounting/"
+
+    def body():
+        yield (f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/'
+               f'envelope/"><soap:Body><GetTransactionsResponse xmlns="{ns}"><GetTransactionsResult>').encode()
+        for n in range(rows):
+            yield (f"<Transaction><Date>2025-03-{n % 28 + 1:02d}T00:00:00</Date><AccountNo>1920</AccountNo>"
+                   f"<Currency>NOK</Currency><CurrencyRate>1</CurrencyRate><CurrencyUnit>1</CurrencyUnit>"
+                   f"<Amount>{n % 1000}.25</Amount><StampNo>0</StampNo><Period>3</Period>"
+                   f"<TransactionTypeId>4</TransactionTypeId><Comment>Dagsoppgjør kasse {n} med litt tekst</Comment>"
+                   f"<TransactionNo>{n}</TransactionNo><VatCode>0</VatCode>"
+                   f"<Id>00000000-0000-0000-0000-{n:012d}</Id><LinkId>0</LinkId><InvoiceNo></InvoiceNo>"
+                   f"<SequenceNo>1</SequenceNo><SystemType>Miscellaneous</SystemType>"
+                   f"<RegistrationDate>2025-03-01T10:00:00</RegistrationDate>"
+                   f"<DateChanged>2025-03-01T10:00:00</DateChanged><Hidden>false</Hidden><Open>false</Open>"
+                   f"<HasVatDividend>false</HasVatDividend><PeriodDate>2025-03-01</PeriodDate>"
+                   f"</Transaction>").encode()
+        yield b"</GetTransactionsResult></GetTransactionsResponse></soap:Body></soap:Envelope>"
+
+    answer_bytes = sum(len(chunk) for chunk in body())
+    client = SoapClient(Provider(vendor="24sevenoffice", display_name="24SevenOffice", auth_mode="password_session",
+                                 api_url="http://vendor.invalid"))
+    client.http._client = httpx.Client(base_url="http://vendor.invalid", transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"Content-Type": "text/xml; charset=utf-8"}, content=body())))
+    search = {"DateStart": datetime(2025, 3, 1), "DateEnd": datetime(2025, 3, 31), "AccountNoStart": 1920,
+              "AccountNoEnd": 1920, "SystemType": None, "HasInvoiceId": None}
+    client.stream("transaction", "GetTransactions", "Transaction", searchParams=search)  # warm zeep's caches
+
+    tracemalloc.start()
+    try:
+        count, total = 0, Decimal("0")
+        for row in client.stream("transaction", "GetTransactions", "Transaction", searchParams=search):
+            count += 1
+            total += row["Amount"]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == rows and total == sum(Decimal(f"{n % 1000}.25") for n in range(rows))
+    assert answer_bytes > 15_000_000
+    assert peak < answer_bytes / 10, f"peak {peak} bytes for a {answer_bytes}-byte answer"

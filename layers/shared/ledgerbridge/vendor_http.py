@@ -145,6 +145,33 @@ class VendorHttp:
                 raise error
             time.sleep(wait)
 
+    def open_stream(self, method: str, path: str, *, headers: dict[str, str] | None = None,
+                    content: bytes | None = None) -> httpx.Response:
+        """Send a read whose answer may be large; the caller iterates the body and closes it.
+
+        Only the status line and headers are read here: an error answer (small) is read whole
+        and classified like any other. No in-process retry: the caller repeats the whole read.
+        """
+        self._throttle(method, path)
+        try:
+            request = self.client.build_request(method, path, headers=headers, content=content)
+            response = self.client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientVendorError(f"{self.vendor} unreachable: {type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:
+            raise TransientVendorError(f"{self.vendor} did not answer in time ({type(exc).__name__})") from exc
+        if response.status_code < 400:
+            return response
+        try:
+            response.read()
+        except httpx.HTTPError as exc:
+            response.close()
+            raise TransientVendorError(f"{self.vendor} error {response.status_code}") from exc
+        if self.passthrough and self.passthrough(response):
+            return response
+        response.close()
+        raise self._classify(response, creates=False)
+
     def _classify(self, response: httpx.Response, *, creates: bool) -> VendorError:
         described = self.describe_error(response)
         status = response.status_code

@@ -220,10 +220,9 @@ class LedgerReader(Connector, Protocol):
         """The company's chart of accounts. Raises CompanyAccessLost."""
 
     def read_ledger(self, company: CompanyRef, accounts: list[str], period_from: date, as_of: date,
-                    sink: LedgerSink, *, entries_per_day: dict[str, float] | None = None) -> list[AccountBalance]:
+                    sink: LedgerSink) -> list[AccountBalance]:
         """Per account: opening balance at ``period_from``, the entries of the period up to
         ``as_of`` (streamed to ``sink`` in chunks) and the closing balance at ``as_of``.
-        ``entries_per_day`` (per account, from the last read) lets a reader size its chunks.
         Raises AccountMissing, CompanyAccessLost or errors from ``ledgerbridge.errors``."""
 
 

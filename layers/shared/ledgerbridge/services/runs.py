@@ -316,8 +316,7 @@ class _Run:
         accounts = [a.account for a in company.accounts]
         sink = LedgerSink(job.tenant_id, job.connection_id, company.company_id, job.run_id)
         try:
-            balances = connector.read_ledger(_ref(company), accounts, job.period_from, job.as_of, sink,
-                                             entries_per_day=_density(company))
+            balances = connector.read_ledger(_ref(company), accounts, job.period_from, job.as_of, sink)
         except CompanyAccessLost:
             self._lose_access(company)
             return
@@ -353,15 +352,6 @@ class _Run:
             self.outcome(company, "skipped", "the accounts to reconcile changed during the refresh; refresh again")
             return
         self.outcome(company, "ok", accounts=str(len(balances)), entries=str(sum(b.entries for b in balances)))
-
-
-def _density(company: Company) -> dict[str, float]:
-    """Entries per day of each account in the company's last refresh (sizes the next read's chunks)."""
-    snapshot = company.balances
-    if snapshot is None:
-        return {}
-    days = (snapshot.as_of - snapshot.period_from).days + 1
-    return {b.account: b.entries / days for b in snapshot.accounts}
 
 
 class LedgerSink:

@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ...credentials import SessionSource, connection_secret_name
 from ...errors import CredentialRejected, PermanentVendorError, TransientVendorError
@@ -38,11 +38,10 @@ from ..base import (
 from .soap import NoIdentitySelected, SessionExpired, SoapClient, soap_client
 
 ZERO = Decimal("0")
-# GetTransactions has no paging: a period is read in date windows sized so that one answer
-# holds about this many entries (the window adapts to the account's density as it goes).
-TARGET_ENTRIES_PER_CALL = 1000
-FIRST_WINDOW_DAYS = 7
-MAX_WINDOW_DAYS = 31
+# GetTransactions has no paging. Its answer is parsed as it arrives and handed on in chunks of
+# this many entries, so memory stays the same however busy the account; one call per calendar
+# month keeps each answer (and a retry after a broken one) a month at most.
+CHUNK_ENTRIES = 1000
 # How long one company's unit of work may hold the session before renewing the lease.
 UNIT_LEASE_SECONDS = 60
 
@@ -160,9 +159,8 @@ class TwentyFourSevenConnector:
             return unit.accounts()
 
     def read_ledger(self, company: CompanyRef, accounts: list[str], period_from: date, as_of: date,
-                    sink: LedgerSink, *, entries_per_day: dict[str, float] | None = None) -> list[AccountBalance]:
+                    sink: LedgerSink) -> list[AccountBalance]:
         numbers = [int(a) for a in accounts]
-        hints = entries_per_day or {}
         with self.company(company) as unit:
             aggregated = _as_list(unit.call("transaction", "GetAggregated", startDate=_midnight(period_from),
                                             accountNos={"short": numbers}, periodType="None", returnIB=True),
@@ -176,8 +174,7 @@ class TwentyFourSevenConnector:
                 if missing:
                     raise AccountMissing(missing)
                 opening.update({a: ZERO for a in absent})
-            return [unit.read_account(account, opening[account], period_from, as_of, sink, hints.get(account))
-                    for account in accounts]
+            return [unit.read_account(account, opening[account], period_from, as_of, sink) for account in accounts]
 
 
 class CompanyUnit:
@@ -216,15 +213,23 @@ class CompanyUnit:
         return self.connector.soap.call(service, operation, session_id=self.session, **arguments)
 
     def call(self, service: str, operation: str, **arguments: Any) -> Any:
+        return self._send(lambda: self._raw(service, operation, **arguments))
+
+    def stream(self, service: str, operation: str, row_type: str, **arguments: Any) -> Iterator[dict[str, Any]]:
+        """Rows of a long answer as they arrive (faults are raised before the first row)."""
+        return self._send(lambda: self.connector.soap.stream(service, operation, row_type, session_id=self.session,
+                                                             **arguments))
+
+    def _send(self, send: Callable[[], Any]) -> Any:
         self._keep_lease()
         try:
             try:
-                result = self._raw(service, operation, **arguments)
+                result = send()
             except SessionExpired:
                 # A new session starts at the user's default identity: select ours again first.
                 self.session = self.connector.sessions.session_id(rejected=self.session)
                 self.select()
-                result = self._raw(service, operation, **arguments)
+                result = send()
         except NoIdentitySelected as exc:
             # Our identity was selected under the lease, so nobody switched it: access to this
             # client was removed since. That is this company's outcome, not a failure of the
@@ -239,36 +244,39 @@ class CompanyUnit:
                 if r.get("AccountNo") is not None]
 
     def read_account(self, account: str, opening: Decimal, period_from: date, as_of: date,
-                     sink: LedgerSink, entries_per_day: float | None = None) -> AccountBalance:
+                     sink: LedgerSink) -> AccountBalance:
         movement, count = ZERO, 0
-        # Without a hint a short first window keeps an unknown account's first answer small; with
-        # one (the last refresh's density) a quiet account is read in a single call.
-        window = _window_for(entries_per_day) if entries_per_day is not None else FIRST_WINDOW_DAYS
-        start = period_from
-        while start <= as_of:
-            end = min(start + timedelta(days=window - 1), as_of)
-            rows = _as_list(self.call("transaction", "GetTransactions", searchParams={
+        for start, end in month_windows(period_from, as_of):
+            chunk: list[LedgerEntry] = []
+            for row in self.stream("transaction", "GetTransactions", "Transaction", searchParams={
                 "DateStart": _midnight(start), "DateEnd": _midnight(end),
                 "AccountNoStart": int(account), "AccountNoEnd": int(account),
                 "SystemType": None, "HasInvoiceId": None,
-            }), "Transaction")
-            entries = [_entry(account, r) for r in rows]
-            entries = [e for e in entries if start <= e.entry_date <= end]
-            movement += sum((e.amount for e in entries), ZERO)
-            count += len(entries)
-            if entries:
-                sink.write(account, entries)
-            window = _window_for(len(entries) / ((end - start).days + 1))
-            start = end + timedelta(days=1)
+            }):
+                entry = _entry(account, row)
+                if not start <= entry.entry_date <= end:
+                    continue  # the vendor's date filter is taken as a hint, never trusted to the day
+                chunk.append(entry)
+                movement += entry.amount
+                count += 1
+                if len(chunk) == CHUNK_ENTRIES:
+                    sink.write(account, chunk)
+                    chunk = []
+                    self._keep_lease()  # a long answer must not outlive the lease it is read under
+            if chunk:
+                sink.write(account, chunk)
         return AccountBalance(account=account, opening=opening, movement=movement, closing=opening + movement,
                               entries=count)
 
 
-def _window_for(entries_per_day: float) -> int:
-    """Days per GetTransactions call so that one answer holds about TARGET_ENTRIES_PER_CALL entries."""
-    if entries_per_day <= 0:
-        return MAX_WINDOW_DAYS
-    return max(1, min(MAX_WINDOW_DAYS, int(TARGET_ENTRIES_PER_CALL / entries_per_day)))
+def month_windows(period_from: date, as_of: date) -> Iterator[tuple[date, date]]:
+    """The period cut at month ends: [period_from .. end of its month], ..., [.. as_of]."""
+    start = period_from
+    while start <= as_of:
+        next_month = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        end = min(next_month - timedelta(days=1), as_of)
+        yield start, end
+        start = end + timedelta(days=1)
 
 
 def _entry(account: str, row: dict[str, Any]) -> LedgerEntry:

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 import zeep
@@ -120,8 +120,7 @@ class SoapClient:
         )
         self.calls = 0
 
-    def call(self, service: str, operation: str, *, session_id: str | None = None, **arguments: Any) -> Any:
-        """Call ``operation``; returns its result as plain Python (dicts, lists, Decimal, datetime)."""
+    def _request(self, service: str, operation: str, session_id: str | None, arguments: dict[str, Any]):
         spec = SERVICES[service]
         client = _zeep_client(spec.wsdl)
         binding = client.wsdl.bindings[spec.binding]
@@ -136,16 +135,68 @@ class SoapClient:
         if session_id:
             headers["Cookie"] = f"ASP.NET_SessionId={session_id}"
         self.calls += 1
-        response = self.http.request("POST", spec.path, headers=headers,
-                                     content=etree.tostring(envelope, xml_declaration=True, encoding="utf-8"))
+        return spec, client, binding, headers, etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+
+    def _reply(self, client: zeep.Client, binding: Any, operation: str, response: httpx.Response) -> Any:
         try:
-            result = binding.process_reply(client, binding.get(operation), response)
+            return binding.process_reply(client, binding.get(operation), response)
         except Fault as fault:
             raise classify_fault(fault, self.provider.login_retry_after_seconds) from fault
         except ZeepError as exc:
             # An answer we cannot read (HTML error page from a proxy, truncated XML): transient.
             raise TransientVendorError(f"24SevenOffice {operation}: unreadable answer ({exc})") from exc
-        return serialize_object(result, dict)
+
+    def call(self, service: str, operation: str, *, session_id: str | None = None, **arguments: Any) -> Any:
+        """Call ``operation``; returns its result as plain Python (dicts, lists, Decimal, datetime)."""
+        spec, client, binding, headers, body = self._request(service, operation, session_id, arguments)
+        response = self.http.request("POST", spec.path, headers=headers, content=body)
+        return serialize_object(self._reply(client, binding, operation, response), dict)
+
+    def stream(self, service: str, operation: str, row_type: str, *, session_id: str | None = None,
+               **arguments: Any) -> Iterator[dict[str, Any]]:
+        """Call an operation whose answer is a long list of ``row_type`` elements (GetTransactions
+        has no paging) and yield the rows one by one while the answer is still arriving: each row
+        is parsed with the WSDL's type and dropped from the tree, so memory does not grow with the
+        answer. Faults are raised before the first row, as by ``call``."""
+        spec, client, binding, headers, body = self._request(service, operation, session_id, arguments)
+        response = self.http.open_stream("POST", spec.path, headers=headers, content=body)
+        if response.status_code != 200:
+            try:
+                self._reply(client, binding, operation, response)  # a fault: raises the classified error
+            finally:
+                response.close()
+            raise TransientVendorError(f"24SevenOffice {operation}: HTTP {response.status_code}")
+        namespace = spec.binding[1:].split("}")[0]
+        return self._rows(response, operation, client, client.get_type(f"{{{namespace}}}{row_type}"),
+                          f"{{{namespace}}}{row_type}")
+
+    @staticmethod
+    def _rows(response: httpx.Response, operation: str, client: zeep.Client, xsd_type: Any,
+              tag: str) -> Iterator[dict[str, Any]]:
+        from lxml import etree
+
+        parser = etree.XMLPullParser(events=("end",), tag=tag, huge_tree=True, resolve_entities=False,
+                                     no_network=True)
+        try:
+            for chunk in response.iter_bytes():
+                parser.feed(chunk)
+                for _, element in parser.read_events():
+                    row = serialize_object(xsd_type.parse_xmlelement(element, schema=client.wsdl.types), dict)
+                    row.pop("_raw_elements", None)
+                    yield row
+                    # Drop what was read: the tree never holds more than the row being parsed.
+                    element.clear()
+                    parent = element.getparent()
+                    while parent is not None and element.getprevious() is not None:
+                        del parent[0]
+            parser.close()
+        except httpx.HTTPError as exc:
+            raise TransientVendorError(f"24SevenOffice {operation}: the answer broke off ({type(exc).__name__})") \
+                from exc
+        except (etree.XMLSyntaxError, ZeepError) as exc:
+            raise TransientVendorError(f"24SevenOffice {operation}: unreadable answer ({exc})") from exc
+        finally:
+            response.close()
 
 
 _clients: dict[str, SoapClient] = {}
