@@ -13,6 +13,10 @@ from devstack import aws_resources, lambdas, reset_process_caches
 from simulators.twentyfourseven import TwentyFourSevenSimulator
 from simulators.visma_eaccounting import VismaSimulator
 
+# Powertools names child loggers after the service when a module is first imported: set before any
+# test imports the layer, so the worker's logger finds the handler's parent logger in any test order.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "ledgerbridge")
+
 REGION = "eu-north-1"
 CLIENT_ID = "ledgerbridge-local"
 CLIENT_SECRET = "local-secret"
