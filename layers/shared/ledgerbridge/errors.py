@@ -65,6 +65,10 @@ class TransientVendorError(VendorError):
         self.retry_after = retry_after
 
 
+class NoAnswer(TransientVendorError):
+    """A read was sent but its answer never (fully) came: it may still be running at the vendor."""
+
+
 class AmbiguousVendorOutcome(TransientVendorError):
     """The request may have been committed (timeout or broken connection after sending).
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from .errors import AmbiguousVendorOutcome, PermanentVendorError, TransientVendorError, VendorError
+from .errors import AmbiguousVendorOutcome, NoAnswer, PermanentVendorError, TransientVendorError, VendorError
 
 IN_PROCESS_RETRIES = 2
 MAX_IN_PROCESS_WAIT = 2.0
@@ -69,6 +69,9 @@ class VendorHttp:
     # An error response the caller reads itself (a SOAP fault arrives as HTTP 500 with an
     # envelope saying what went wrong: that is an answer, not a broken server).
     passthrough: Callable[[httpx.Response], bool] | None = None
+    # Short in-process retries of transient failures; 0 where a repeated call could still be
+    # running at the vendor while we move on (24SevenOffice's session state).
+    retries: int = IN_PROCESS_RETRIES
     _client: httpx.Client | None = None
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -131,7 +134,7 @@ class VendorHttp:
                     raise AmbiguousVendorOutcome(
                         f"{self.vendor} did not answer in time ({type(exc).__name__}); it may have saved the request"
                     ) from exc
-                error = TransientVendorError(f"{self.vendor} did not answer in time ({type(exc).__name__})")
+                error = NoAnswer(f"{self.vendor} did not answer in time ({type(exc).__name__})")
             else:
                 if response.status_code < 400 or (self.passthrough and self.passthrough(response)):
                     return response
@@ -141,7 +144,7 @@ class VendorHttp:
             if isinstance(error, AmbiguousVendorOutcome):
                 raise error
             wait = _backoff(attempt, getattr(error, "retry_after", None))
-            if attempt > IN_PROCESS_RETRIES or wait > MAX_IN_PROCESS_WAIT:
+            if attempt > self.retries or wait > MAX_IN_PROCESS_WAIT:
                 raise error
             time.sleep(wait)
 
@@ -159,7 +162,7 @@ class VendorHttp:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientVendorError(f"{self.vendor} unreachable: {type(exc).__name__}") from exc
         except httpx.HTTPError as exc:
-            raise TransientVendorError(f"{self.vendor} did not answer in time ({type(exc).__name__})") from exc
+            raise NoAnswer(f"{self.vendor} did not answer in time ({type(exc).__name__})") from exc
         if response.status_code < 400:
             return response
         try:

@@ -160,6 +160,14 @@ class AccountMissing(Exception):
         super().__init__(", ".join(self.accounts))
 
 
+class LedgerMismatch(Exception):
+    """The entries read do not add up to the vendor's own balance: nothing read may be used."""
+
+    def __init__(self, differences: list[tuple[str, Decimal, Decimal]]):
+        self.differences = differences  # (account, opening + entries read, the vendor's balance)
+        super().__init__("; ".join(f"{a}: {ours} vs {theirs}" for a, ours, theirs in differences))
+
+
 class CompanyAccessLost(Exception):
     """The credential no longer reaches this client company."""
 

@@ -66,8 +66,14 @@ def release(lease_id: str, owner: str) -> None:
 
 
 @contextmanager
-def held(lease_id: str, *, seconds: float = 30, wait: float = 20, poll: float = 0.05) -> Iterator[str]:
-    """Hold the lease for the block, waiting up to ``wait`` seconds for another holder to finish."""
+def held(lease_id: str, *, seconds: float = 30, wait: float = 20, poll: float = 0.05,
+         keep_on: tuple[type[BaseException], ...] = ()) -> Iterator[str]:
+    """Hold the lease for the block, waiting up to ``wait`` seconds for another holder to finish.
+
+    If the block fails with one of ``keep_on``, the lease is not released but left to expire:
+    for when something the block started may still be going on elsewhere (a vendor call that
+    timed out), and the next holder must not start before it is surely over.
+    """
     owner = uuid.uuid4().hex
     deadline = time.monotonic() + wait
     while not try_acquire(lease_id, owner, seconds):
@@ -77,5 +83,10 @@ def held(lease_id: str, *, seconds: float = 30, wait: float = 20, poll: float = 
         poll = min(poll * 2, 0.5)
     try:
         yield owner
-    finally:
+    except keep_on:
+        raise
+    except BaseException:
+        release(lease_id, owner)
+        raise
+    else:
         release(lease_id, owner)

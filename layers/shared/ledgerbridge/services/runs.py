@@ -26,6 +26,7 @@ from ..connectors.base import (
     CompanyAccessLost,
     CompanyRef,
     LedgerEntry,
+    LedgerMismatch,
     require,
 )
 from ..errors import CredentialRejected, NotConnected, PermanentVendorError, TransientVendorError, ValidationFailed
@@ -50,6 +51,10 @@ logger = Logger(child=True)
 # Hand over to a new message when less than this is left of the invocation: one company's
 # reads (a few calls at their timeout) must fit in what remains.
 HANDOVER_MARGIN_MS = 30_000
+# A company whose read was started this often in one run without finishing (the invocation was
+# cut off, or the vendor kept failing for it) is given up with a reason, so it cannot hold up
+# the companies after it.
+MAX_COMPANY_ATTEMPTS = 3
 
 
 def _ref(company: Company) -> CompanyRef:
@@ -78,8 +83,13 @@ def _start(connection: Connection, kind: DocumentKind, run_id: str, business_dat
     )
     if not documents.create_run(record):
         return None  # this very run exists already
-    enqueue([RunJob(kind=kind.value, tenant_id=connection.tenant_id, connection_id=connection.connection_id,
-                    run_id=run_id, trigger=trigger, **job_fields)])
+    try:
+        enqueue([RunJob(kind=kind.value, tenant_id=connection.tenant_id, connection_id=connection.connection_id,
+                        run_id=run_id, trigger=trigger, **job_fields)])
+    except Exception:
+        # Never leave a run "running" that no job will ever execute.
+        documents.finish_run(record, DocumentState.FAILED, reason="could not be queued; start it again", summary={})
+        raise
     return run_id
 
 
@@ -169,6 +179,11 @@ def execute(job: RunJob, *, deadline_ms: int, final_attempt: bool = False,
         if final_attempt:
             return run.end_failed(f"gave up after repeated transient failures: {reason}", transient=True)
         raise RetryLater(reason, delay=retry_delay(getattr(exc, "retry_after", None))) from exc
+    except Exception as exc:
+        if not final_attempt:
+            raise  # SQS tries again; the companies done so far are kept
+        logger.exception("run stopped by an unexpected error")
+        return run.end_failed(f"stopped by an unexpected error ({type(exc).__name__}); start it again")
     if not finished:
         from .transfers import enqueue
 
@@ -234,6 +249,11 @@ class _Run:
         tenant_id, connection_id = self.job.tenant_id, self.job.connection_id
         listed = {c.company_id: c for c in connector.list_companies() if c.accessible}
         known = {c.company_id: c for c in company_store.list_for_connection(tenant_id, connection_id)}
+        if not listed and known:
+            # Every client at once is far likelier a hiccup or a user change than access removed
+            # from each: mark nothing, and say so.
+            raise ValidationFailed("the integration user reaches no client companies in 24SevenOffice right now; "
+                                   "nothing was changed — check its access, then import again")
         for company_id, found in listed.items():
             if company_id not in known:
                 # Keyed by the vendor's client id: a second import (or a redelivery) cannot duplicate it.
@@ -270,6 +290,11 @@ class _Run:
             except CompanyAccessLost:
                 self._lose_access(company)
                 continue
+            except PermanentVendorError as exc:
+                if isinstance(exc, CredentialRejected):
+                    raise
+                self.outcome(company, "failed", f"24SevenOffice refused to describe it: {exc.message}")
+                continue
 
             def detail(current: Company, details=details) -> None:
                 current.organisation_number = details.organisation_number
@@ -298,7 +323,8 @@ class _Run:
         job = self.job
         wanted = set(job.company_ids) if job.company_ids is not None else None
         for company in company_store.list_for_connection(job.tenant_id, job.connection_id):
-            if company.company_id in self.record.outcomes:
+            previous = self.record.outcomes.get(company.company_id)
+            if previous and previous.get("state") != "started":
                 continue  # done earlier in this run
             if wanted is not None and company.company_id not in wanted:
                 continue
@@ -306,9 +332,20 @@ class _Run:
                 if wanted is not None:
                     self.outcome(company, "skipped", f"the company is {company.status.value}")
                 continue
+            attempts = int(previous.get("attempts", "0")) if previous else 0
+            if attempts >= MAX_COMPANY_ATTEMPTS:
+                self.outcome(company, "failed", f"its balances could not be read in {attempts} attempts "
+                             f"({previous.get('last_error') or 'the read was cut off'}); refresh it again later")
+                continue
             if not self.time_left():
                 return False
-            self._refresh_company(connector, company)
+            self.outcome(company, "started", attempts=str(attempts + 1))
+            try:
+                self._refresh_company(connector, company)
+            except (TransientVendorError, LeaseBusy) as exc:
+                self.outcome(company, "started", attempts=str(attempts + 1),
+                             last_error=getattr(exc, "message", str(exc))[:300])
+                raise
         return True
 
     def _refresh_company(self, connector, company: Company) -> None:
@@ -319,6 +356,17 @@ class _Run:
             balances = connector.read_ledger(_ref(company), accounts, job.period_from, job.as_of, sink)
         except CompanyAccessLost:
             self._lose_access(company)
+            return
+        except LedgerMismatch as exc:
+            detail = "; ".join(f"account {a}: the entries give {ours}, 24SevenOffice's balance is {theirs}"
+                               for a, ours, theirs in exc.differences)
+            self.outcome(company, "failed", f"24SevenOffice's balances and entries do not agree ({detail}); "
+                         "nothing was stored")
+            return
+        except PermanentVendorError as exc:
+            if isinstance(exc, CredentialRejected):
+                raise  # the whole connection: handled by execute()
+            self.outcome(company, "failed", f"24SevenOffice refused to read it: {exc.message}")
             return
         except AccountMissing as exc:
             reason = (f"account{'s' if len(exc.accounts) > 1 else ''} {', '.join(exc.accounts)} no longer "

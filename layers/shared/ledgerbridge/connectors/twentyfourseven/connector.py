@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 from ...credentials import SessionSource, connection_secret_name
-from ...errors import CredentialRejected, PermanentVendorError, TransientVendorError
+from ...errors import CredentialRejected, NoAnswer, PermanentVendorError, TransientVendorError
 from ...models.connection import Connection
 from ...oauth.providers import Provider
 from ...repositories import leases
@@ -27,6 +27,7 @@ from ..base import (
     Account,
     AccountBalance,
     AccountMissing,
+    LedgerMismatch,
     Choice,
     CompanyAccessLost,
     CompanyRef,
@@ -87,7 +88,10 @@ class TwentyFourSevenConnector:
         return str(session)
 
     def _has_session(self, session_id: str) -> bool:
-        return bool(self.soap.call("auth", "HasSession", session_id=session_id))
+        try:
+            return bool(self.soap.call("auth", "HasSession", session_id=session_id))
+        except SessionExpired:
+            return False  # answering "not authenticated" instead of false means the same
 
     def _call(self, service: str, operation: str, **arguments: Any) -> Any:
         """A call that needs a session but no particular identity; logs in again once if it expired."""
@@ -105,8 +109,10 @@ class TwentyFourSevenConnector:
     def company(self, company: CompanyRef) -> Iterator["CompanyUnit"]:
         """Work on one company: hold the session lease and make it the session's identity."""
         settings = get_settings()
+        # A call that got no answer may still run at the vendor on this session: the lease is then
+        # left to expire rather than released, so no one selects another identity meanwhile.
         with leases.held(self.session_lease_id, seconds=UNIT_LEASE_SECONDS,
-                         wait=settings.token_lease_wait_seconds) as owner:
+                         wait=settings.token_lease_wait_seconds, keep_on=(NoAnswer,)) as owner:
             unit = CompanyUnit(self, company, owner, time.time() + UNIT_LEASE_SECONDS)
             unit.select()
             yield unit
@@ -117,7 +123,7 @@ class TwentyFourSevenConnector:
             "the integration user logged in but has no access to any client in 24SevenOffice; "
             "give it access to the clients to reconcile and accept the invitations"), companies=0)
         identities = self._identities()
-        usable = [i for i in identities if not i.get("IsDisabled")]
+        usable = [i for i in identities if not i.get("IsDisabled") and i.get("Client")]
         if not usable:
             return no_access
         home = next((i for i in usable if i.get("IsDefault")), usable[0])
@@ -174,7 +180,19 @@ class TwentyFourSevenConnector:
                 if missing:
                     raise AccountMissing(missing)
                 opening.update({a: ZERO for a in absent})
-            return [unit.read_account(account, opening[account], period_from, as_of, sink) for account in accounts]
+            balances = [unit.read_account(account, opening[account], period_from, as_of, sink)
+                        for account in accounts]
+            # Proof, from the vendor's own aggregate, that opening + the entries read is the
+            # balance after as_of: catches a misread opening balance (what "IncomingBalance"
+            # means is not documented) or entries the date windows missed.
+            after = _as_list(unit.call("transaction", "GetAggregated", startDate=_midnight(as_of + timedelta(days=1)),
+                                       accountNos={"short": numbers}, periodType="None", returnIB=True),
+                             "AggregatedData")
+            closing = {str(a["AccountNo"]): Decimal(a.get("IncomingBalance") or 0) for a in after}
+            wrong = [b for b in balances if closing.get(b.account, ZERO) != b.closing]
+            if wrong:
+                raise LedgerMismatch([(b.account, b.closing, closing.get(b.account, ZERO)) for b in wrong])
+            return balances
 
 
 class CompanyUnit:
@@ -230,11 +248,15 @@ class CompanyUnit:
                 self.session = self.connector.sessions.session_id(rejected=self.session)
                 self.select()
                 result = send()
-        except NoIdentitySelected as exc:
-            # Our identity was selected under the lease, so nobody switched it: access to this
-            # client was removed since. That is this company's outcome, not a failure of the
-            # whole run (which would leave the remaining companies unread).
-            raise CompanyAccessLost(self.company.company_id) from exc
+        except NoIdentitySelected:
+            # Our identity was selected under the lease, so nobody switched it: most likely access
+            # to this client was removed since. Selecting again tells (SetIdentityById answers
+            # false, and select() raises CompanyAccessLost), and a server-side reset is survived.
+            self.select()
+            try:
+                result = send()
+            except NoIdentitySelected as exc:
+                raise CompanyAccessLost(self.company.company_id) from exc
         self.connector.sessions.worked(self.session)
         return result
 
@@ -249,7 +271,8 @@ class CompanyUnit:
         for start, end in month_windows(period_from, as_of):
             chunk: list[LedgerEntry] = []
             for row in self.stream("transaction", "GetTransactions", "Transaction", searchParams={
-                "DateStart": _midnight(start), "DateEnd": _midnight(end),
+                # The whole last day, whether the vendor compares dates or timestamps.
+                "DateStart": _midnight(start), "DateEnd": _midnight(end) + timedelta(hours=23, minutes=59, seconds=59),
                 "AccountNoStart": int(account), "AccountNoEnd": int(account),
                 "SystemType": None, "HasInvoiceId": None,
             }):

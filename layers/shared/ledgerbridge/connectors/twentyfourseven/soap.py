@@ -19,7 +19,7 @@ from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault
 from zeep.helpers import serialize_object
 
-from ...errors import CredentialRejected, PermanentVendorError, TransientVendorError
+from ...errors import CredentialRejected, NoAnswer, PermanentVendorError, TransientVendorError
 from ...oauth.providers import Provider
 from ...settings import get_settings
 from ...vendor_http import ErrorDescription, VendorHttp
@@ -109,14 +109,20 @@ class SoapClient:
 
     def __init__(self, provider: Provider):
         self.provider = provider
-        rate = provider.rate_limit
+        settings = get_settings()
+        limit = provider.rate_limit
+        # Each worker process takes its share of the vendor-wide limit, as for every vendor.
+        rate = limit.requests / limit.per_seconds / max(settings.worker_concurrency, 1) if limit else None
         self.http = VendorHttp(
             vendor=provider.display_name, base_url=provider.api_url.rstrip("/"),
-            timeout=get_settings().vendor_timeout_seconds, describe_error=_describe_http_error,
-            rate_per_second=(rate.requests / rate.per_seconds) if rate else None,
-            burst=rate.requests if rate else 10,
+            timeout=settings.vendor_timeout_seconds, describe_error=_describe_http_error,
+            rate_per_second=rate, burst=max(rate or 10, 1),
             endpoint_of=lambda method, path: path,  # limits counted per service
             passthrough=_is_fault,
+            # No in-process retry: a call that timed out may still run at the vendor, on the
+            # session's identity, after we gave up on it. Retries go through SQS, after the
+            # session lease (kept on such failures) has run out.
+            retries=0,
         )
         self.calls = 0
 
@@ -191,8 +197,7 @@ class SoapClient:
                         del parent[0]
             parser.close()
         except httpx.HTTPError as exc:
-            raise TransientVendorError(f"24SevenOffice {operation}: the answer broke off ({type(exc).__name__})") \
-                from exc
+            raise NoAnswer(f"24SevenOffice {operation}: the answer broke off ({type(exc).__name__})") from exc
         except (etree.XMLSyntaxError, ZeepError) as exc:
             raise TransientVendorError(f"24SevenOffice {operation}: unreadable answer ({exc})") from exc
         finally:
