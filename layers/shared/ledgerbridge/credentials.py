@@ -308,6 +308,11 @@ class SessionSource:
                 self.worked(latest)  # another container logged in while we waited
                 return latest
             session = self._login(stored.username, stored.password.get_secret_value())
+            current = self._load()
+            if (current.username, current.password) != (stored.username, stored.password):
+                # A new integration user was stored while we logged in (the lease can run out
+                # during a slow login): never write the old password back over it.
+                raise TransientVendorError("the integration user changed while logging in; will retry")
             stored.session_id = SecretStr(session)
             stored.session_obtained_at = utcnow()
             # Written back before use: the next container reuses it instead of logging in again.

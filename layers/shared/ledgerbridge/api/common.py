@@ -41,7 +41,8 @@ def new_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(LeaseBusy)
     def _busy(exc: LeaseBusy) -> Response:
-        return error_response(503, "busy", "the connection is busy renewing its authorization; try again shortly")
+        return error_response(503, "busy", "the connection is busy with the vendor (renewing its authorization or "
+                                           "reading a company); try again shortly")
 
     return app
 

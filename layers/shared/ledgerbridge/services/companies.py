@@ -115,7 +115,12 @@ def ledger_page(tenant_id: str, connection_id: str, company_id: str, account: st
     # Reads part by part (each one vendor chunk): a page never loads the whole period.
     while part < balance.parts and len(entries) < limit:
         key = payloads.ledger_part_key(tenant_id, connection_id, company_id, snapshot.run_id, account, part)
-        lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+        try:
+            lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+        except s3.exceptions.NoSuchKey as exc:
+            # Entries read are kept 40 days (bucket lifecycle); the balances outlive them.
+            raise NotFound(f"the entries read on {snapshot.refreshed_at:%Y-%m-%d} have expired; "
+                           f"refresh {company.name} to read them again") from exc
         take = lines[offset:offset + (limit - len(entries))]
         entries.extend(LedgerEntryView.model_validate_json(line) for line in take)
         offset += len(take)

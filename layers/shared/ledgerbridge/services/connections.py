@@ -11,7 +11,7 @@ from ..credentials import delete_connection_secret, refresh_lease_id, store_pass
 from ..domain.schedule import next_run_after
 from ..settings import get_settings
 from ..domain.setup_validation import validate_account_setup
-from ..errors import CredentialRejected, NotConnected, ValidationFailed
+from ..errors import CredentialRejected, NotConnected, ValidationFailed, VendorError
 from ..models.common import utcnow
 from ..models.connection import (
     AccountSetup,
@@ -25,6 +25,7 @@ from ..models.connection import (
 from ..oauth.providers import provider
 from ..repositories import companies as company_store
 from ..repositories import leases
+from ..repositories.leases import LeaseBusy
 from ..repositories import connections as connection_store
 
 
@@ -108,7 +109,9 @@ def mark_needs_reauth(tenant_id: str, connection_id: str, reason: str, credentia
 
 def _require_connected(connection: Connection) -> None:
     if connection.status == ConnectionStatus.CREATED:
-        raise NotConnected("connect the account first (POST /connections/{id}/connect)")
+        if provider(connection.vendor).auth_mode == "password_session":
+            raise NotConnected(f"store the integration user first (PUT /connections/{connection.connection_id}/credential)")
+        raise NotConnected(f"connect the account first (POST /connections/{connection.connection_id}/connect)")
 
 
 def catalog(tenant_id: str, connection_id: str, on_date: date | None = None) -> Catalog:
@@ -187,6 +190,12 @@ def store_credential(tenant_id: str, connection_id: str, credential: CredentialC
     except CredentialRejected as exc:
         mark_needs_reauth(tenant_id, connection_id, exc.message, connection.credential_version)
         return {"ok": False, "message": exc.message}
+    except (VendorError, LeaseBusy) as exc:
+        # Stored but not yet proven (vendor down, logins throttled): say so, and how to finish.
+        reason = (f"the integration user is stored but could not be tested yet "
+                  f"({getattr(exc, 'message', str(exc))}); press Test integration (POST /check)")
+        mark_needs_reauth(tenant_id, connection_id, reason, connection.credential_version)
+        raise
     if result.ok:
         mark_connected(tenant_id, connection_id, result.company_name, result.currency, result.choices,
                        new_credential=False)
