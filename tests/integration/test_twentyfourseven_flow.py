@@ -932,3 +932,50 @@ def test_a_run_hands_over_when_time_runs_short_and_ends_with_every_company_once(
     log = [d for d in hub.api.call("GET", f"/connections/{hub.cid}/documents")[1]["documents"]
            if d["kind"] == "balance_refresh"]
     assert len(log) == 1, "one run in the export log however many invocations it took"
+
+
+# --- proofs and guards added after review -----------------------------------------------------------------
+
+def test_balances_that_do_not_add_up_to_the_vendors_are_never_stored(imported, monkeypatch):
+    """The closing balance is proven against 24SevenOffice's own aggregate after as_of: an entry the
+    reader missed (here: dropped on purpose) fails that company with both figures, nothing stored."""
+    from ledgerbridge.connectors.twentyfourseven import connector as tfso_connector
+
+    hub = imported
+    set_up(hub, FJORD, ["1920"])
+    set_up(hub, NORDLYS, ["1920"])
+    real = tfso_connector._entry
+    dropped = []
+
+    def lose_one_fjord_entry(account, row):
+        entry = real(account, row)
+        if not dropped and entry.amount != 0:
+            dropped.append(entry)
+            return entry.model_copy(update={"entry_date": date(1900, 1, 1)})  # outside every window
+        return entry
+
+    monkeypatch.setattr(tfso_connector, "_entry", lose_one_fjord_entry)
+    run = refresh(hub)
+    assert dropped, "the test must have hidden an entry"
+    assert run["state"] == "failed", run
+    outcome = run["outcomes"][FJORD]
+    assert outcome["state"] == "failed" and "do not agree" in outcome["reason"] and "nothing was stored" in outcome["reason"]
+    assert "account 1920" in outcome["reason"]
+    assert run["outcomes"][NORDLYS]["state"] == "ok", "the other company is read as usual"
+    assert companies(hub)[FJORD]["balances"] is None, "no unproven balance is shown"
+
+    monkeypatch.setattr(tfso_connector, "_entry", real)
+    assert refresh(hub)["state"] == "done"
+    assert_balances(hub, FJORD, ["1920"])
+
+
+def test_an_import_that_finds_no_client_at_all_changes_nothing(imported):
+    hub = imported
+    set_up(hub, FJORD, ["1920"])
+    for company_id in (FJORD, NORDLYS, HAVN):
+        hub.tfso.revoke(TFSO_USER, int(company_id))
+    run = import_companies(hub.api, hub.session, hub.cid)
+    assert run["state"] == "failed" and "reaches no client companies" in run["reason"], run
+    assert "nothing was changed" in run["reason"]
+    found = companies(hub)
+    assert found[FJORD]["status"] == "ready" and found[NORDLYS]["status"] == "not_set_up"
