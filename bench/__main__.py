@@ -384,9 +384,10 @@ def print_tfso_refresh(flow: dict) -> None:
         f"{step['period_days']} days), then drain().",
         "One run = one SQS job, companies one after another under the connection's session lease (one",
         "session, one current identity): worker threads do not parallelise it. Per company SetIdentityById,",
-        "GetAggregated (opening balances), GetTransactions per account and date window (7 days first, then",
-        "sized by the account's density, at most 31). Check: run done, one ok outcome per company, entries",
-        "and closing balances equal to the simulator's ledger, at most 1 login in the whole flow (5-7).",
+        "GetAggregated (opening balances), GetTransactions per account and calendar month (streamed, stored",
+        "in chunks of 1,000), GetAggregated after as_of (proof that opening + entries = the vendor's balance).",
+        "Check: run done, one ok outcome per company, entries and closing balances equal to the simulator's",
+        "ledger, at most 1 login in the whole flow (5-7).",
     ]))
     print(_calls_table(step))
     body = [
