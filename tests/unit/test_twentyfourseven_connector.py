@@ -539,3 +539,37 @@ def test_a_huge_getransactions_answer_is_read_in_constant_memory():
     assert count == rows and total == sum(Decimal(f"{n % 1000}.25") for n in range(rows))
     assert answer_bytes > 15_000_000
     assert peak < answer_bytes / 10, f"peak {peak} bytes for a {answer_bytes}-byte answer"
+
+
+# --- the session lease is shared fairly -----------------------------------------------------------------
+
+def test_a_waiter_gets_the_session_lease_between_a_runs_companies(moto):
+    """A run takes the lease company after company; a user's call announced as waiting gets it in the
+    gap the run leaves (instead of timing out with 503 while a long refresh goes on)."""
+    from ledgerbridge.connectors.twentyfourseven.connector import SESSION_HANDOFF_SECONDS
+    from ledgerbridge.repositories import leases
+
+    lease_id = f"session#test-{uuid.uuid4().hex}"
+    stop = threading.Event()
+    companies_read = []
+
+    def run() -> None:
+        while not stop.is_set():
+            with leases.held(lease_id, seconds=10, wait=10, announce=True):
+                time.sleep(0.2)  # one company's reads
+                companies_read.append(1)
+            if leases.wanted(lease_id):
+                time.sleep(SESSION_HANDOFF_SECONDS)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        time.sleep(0.3)
+        # Without the announcement the waiter would rarely hit the run's few-millisecond gaps and
+        # give up (LeaseBusy) after its wait.
+        with leases.held(lease_id, seconds=10, wait=5, announce=True):
+            assert not leases.wanted(lease_id), "the waiter's announcement is gone once it holds the lease"
+    finally:
+        stop.set()
+        worker.join()
+    assert companies_read, "the run was going on"

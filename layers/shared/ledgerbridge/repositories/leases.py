@@ -65,10 +65,30 @@ def release(lease_id: str, owner: str) -> None:
             raise
 
 
+def _wanted_key(lease_id: str) -> dict:
+    return values({"lease_id": f"{lease_id}#wanted"})
+
+
+def announce_wait(lease_id: str, seconds: float) -> None:
+    """Tell the holder that someone waits for this lease (see ``wanted``)."""
+    now = time.time()
+    ddb().put_item(TableName=get_settings().leases_table, Item=to_item({
+        "lease_id": f"{lease_id}#wanted", "expires_at": int(now + seconds) + 1,
+        "expires_at_ms": int((now + seconds) * 1000)}))
+
+
+def wanted(lease_id: str) -> bool:
+    """Someone is waiting for the lease: a holder that takes it again and again (a run going from
+    company to company) should leave a gap long enough for the waiter's next poll."""
+    item = ddb().get_item(TableName=get_settings().leases_table, Key=_wanted_key(lease_id)).get("Item")
+    return bool(item) and int(item["expires_at_ms"]["N"]) > time.time() * 1000
+
+
 @contextmanager
 def held(lease_id: str, *, seconds: float = 30, wait: float = 20, poll: float = 0.05,
-         keep_on: tuple[type[BaseException], ...] = ()) -> Iterator[str]:
-    """Hold the lease for the block, waiting up to ``wait`` seconds for another holder to finish.
+         keep_on: tuple[type[BaseException], ...] = (), announce: bool = False) -> Iterator[str]:
+    """Hold the lease for the block, waiting up to ``wait`` seconds for another holder to finish
+    (``announce``: and telling it so, see ``wanted``).
 
     If the block fails with one of ``keep_on``, the lease is not released but left to expire:
     for when something the block started may still be going on elsewhere (a vendor call that
@@ -76,11 +96,17 @@ def held(lease_id: str, *, seconds: float = 30, wait: float = 20, poll: float = 
     """
     owner = uuid.uuid4().hex
     deadline = time.monotonic() + wait
+    announced = False
     while not try_acquire(lease_id, owner, seconds):
         if time.monotonic() > deadline:
             raise LeaseBusy(f"lease {lease_id} is held by another worker")
+        if announce and not announced:
+            announce_wait(lease_id, wait)
+            announced = True
         time.sleep(poll)
         poll = min(poll * 2, 0.5)
+    if announced:
+        ddb().delete_item(TableName=get_settings().leases_table, Key=_wanted_key(lease_id))
     try:
         yield owner
     except keep_on:

@@ -45,6 +45,7 @@ ZERO = Decimal("0")
 CHUNK_ENTRIES = 1000
 # How long one company's unit of work may hold the session before renewing the lease.
 UNIT_LEASE_SECONDS = 60
+SESSION_HANDOFF_SECONDS = 1.0
 
 
 def _as_list(value: Any, key: str) -> list[dict[str, Any]]:
@@ -112,10 +113,14 @@ class TwentyFourSevenConnector:
         # A call that got no answer may still run at the vendor on this session: the lease is then
         # left to expire rather than released, so no one selects another identity meanwhile.
         with leases.held(self.session_lease_id, seconds=UNIT_LEASE_SECONDS,
-                         wait=settings.token_lease_wait_seconds, keep_on=(NoAnswer,)) as owner:
+                         wait=settings.token_lease_wait_seconds, keep_on=(NoAnswer,), announce=True) as owner:
             unit = CompanyUnit(self, company, owner, time.time() + UNIT_LEASE_SECONDS)
             unit.select()
             yield unit
+        # A run takes the lease again for its next company at once; if someone (a user's "Test
+        # integration" or company setup) waits for it, leave a gap longer than the waiter's poll.
+        if leases.wanted(self.session_lease_id):
+            time.sleep(SESSION_HANDOFF_SECONDS)
 
     # --- Connector -----------------------------------------------------------------------------
     def check(self) -> ConnectionCheck:
