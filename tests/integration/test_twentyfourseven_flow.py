@@ -979,3 +979,19 @@ def test_an_import_that_finds_no_client_at_all_changes_nothing(imported):
     assert "nothing was changed" in run["reason"]
     found = companies(hub)
     assert found[FJORD]["status"] == "ready" and found[NORDLYS]["status"] == "not_set_up"
+
+
+def test_a_refresh_takes_up_a_company_whose_access_came_back(imported):
+    hub = imported
+    set_up(hub, FJORD, ["1920"])
+    set_up(hub, NORDLYS, ["1920"])
+    hub.tfso.revoke(TFSO_USER, int(NORDLYS))
+    run = refresh(hub)
+    assert run["outcomes"][NORDLYS]["state"] == "access_lost"
+    assert companies(hub)[NORDLYS]["status"] == "access_lost"
+
+    hub.tfso.grant(TFSO_USER, int(NORDLYS))  # a new identity id for the same client
+    run = refresh(hub)
+    assert run["state"] == "done" and run["outcomes"][NORDLYS]["state"] == "ok", run
+    assert companies(hub)[NORDLYS]["status"] == "ready"
+    assert_balances(hub, NORDLYS, ["1920"])

@@ -54,6 +54,7 @@ class BalanceSnapshot(BaseModel):
     as_of: date
     period_from: date
     run_id: str
+    read_id: str | None = None  # names the S3 chunks of this read (older snapshots: the run id)
     refreshed_at: datetime
     accounts: list[AccountBalanceView]
     currency: str | None = None

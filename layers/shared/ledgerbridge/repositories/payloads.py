@@ -22,10 +22,10 @@ def get(key: str) -> bytes:
 
 # --- ledger entries read for reconciliation: one JSON Lines object per chunk read ------------------
 
-def ledger_part_key(tenant_id: str, connection_id: str, company_id: str, run_id: str, account: str,
+def ledger_part_key(tenant_id: str, connection_id: str, company_id: str, read_id: str, account: str,
                     part: int) -> str:
     # Under ledger/: a bucket lifecycle rule expires these (they are a cache of the vendor's ledger).
-    return (f"ledger/tenants/{tenant_id}/connections/{connection_id}/companies/{company_id}/{run_id}/"
+    return (f"ledger/tenants/{tenant_id}/connections/{connection_id}/companies/{company_id}/{read_id}/"
             f"{account}/part-{part:05d}.jsonl")
 
 

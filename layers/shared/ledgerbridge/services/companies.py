@@ -114,7 +114,8 @@ def ledger_page(tenant_id: str, connection_id: str, company_id: str, account: st
     bucket = get_settings().attachments_bucket
     # Reads part by part (each one vendor chunk): a page never loads the whole period.
     while part < balance.parts and len(entries) < limit:
-        key = payloads.ledger_part_key(tenant_id, connection_id, company_id, snapshot.run_id, account, part)
+        key = payloads.ledger_part_key(tenant_id, connection_id, company_id, snapshot.read_id or snapshot.run_id,
+                                       account, part)
         try:
             lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
         except s3.exceptions.NoSuchKey as exc:

@@ -322,6 +322,7 @@ class _Run:
     def refresh_balances(self, connector) -> bool:
         job = self.job
         wanted = set(job.company_ids) if job.company_ids is not None else None
+        self._restore_access(connector)
         for company in company_store.list_for_connection(job.tenant_id, job.connection_id):
             previous = self.record.outcomes.get(company.company_id)
             if previous and previous.get("state") != "started":
@@ -348,10 +349,36 @@ class _Run:
                 raise
         return True
 
+    def _restore_access(self, connector) -> None:
+        """A company whose access came back is refreshed again without waiting for a re-import
+        (one GetIdentities call). Losing access is noticed when its identity is refused."""
+        lost = [c for c in company_store.list_for_connection(self.job.tenant_id, self.job.connection_id)
+                if c.status == CompanyStatus.ACCESS_LOST]
+        if not lost:
+            return
+        listed = {c.company_id: c for c in connector.list_companies() if c.accessible}
+        for company in lost:
+            found = listed.get(company.company_id)
+            if found is None:
+                continue
+
+            def restore(current: Company, found=found) -> bool | None:
+                if current.status != CompanyStatus.ACCESS_LOST:
+                    return False
+                current.identity_id, current.name = found.identity_id, found.name
+                current.status = CompanyStatus.READY if current.set_up else CompanyStatus.NOT_SET_UP
+                current.status_reason = None
+                return True
+
+            company_store.update(company.tenant_id, company.connection_id, company.company_id, restore)
+
     def _refresh_company(self, connector, company: Company) -> None:
         job = self.job
         accounts = [a.account for a in company.accounts]
-        sink = LedgerSink(job.tenant_id, job.connection_id, company.company_id, job.run_id)
+        # Each read writes under its own id: two executions of one run (a duplicate delivery) never
+        # mix their chunks, and the snapshot names the read whose chunks it counts.
+        read_id = f"{job.run_id}-{uuid.uuid4().hex[:8]}"
+        sink = LedgerSink(job.tenant_id, job.connection_id, company.company_id, read_id)
         try:
             balances = connector.read_ledger(_ref(company), accounts, job.period_from, job.as_of, sink)
         except CompanyAccessLost:
@@ -381,7 +408,7 @@ class _Run:
             return
         names = {a.account: a.name for a in company.accounts}
         snapshot = BalanceSnapshot(
-            as_of=job.as_of, period_from=job.period_from, run_id=job.run_id, refreshed_at=utcnow(),
+            as_of=job.as_of, period_from=job.period_from, run_id=job.run_id, read_id=read_id, refreshed_at=utcnow(),
             currency=company.currency,
             accounts=[AccountBalanceView(account=b.account, name=names.get(b.account, ""), opening=b.opening,
                                          movement=b.movement, closing=b.closing, entries=b.entries,
@@ -396,7 +423,7 @@ class _Run:
             return True
 
         stored = company_store.update(company.tenant_id, company.connection_id, company.company_id, store)
-        if stored.balances is None or stored.balances.run_id != job.run_id:
+        if stored.balances is None or stored.balances.read_id != read_id:
             self.outcome(company, "skipped", "the accounts to reconcile changed during the refresh; refresh again")
             return
         self.outcome(company, "ok", accounts=str(len(balances)), entries=str(sum(b.entries for b in balances)))
@@ -405,8 +432,8 @@ class _Run:
 class LedgerSink:
     """Writes each chunk of entries the connector reads as one S3 object: memory stays bounded."""
 
-    def __init__(self, tenant_id: str, connection_id: str, company_id: str, run_id: str):
-        self.args = (tenant_id, connection_id, company_id, run_id)
+    def __init__(self, tenant_id: str, connection_id: str, company_id: str, read_id: str):
+        self.args = (tenant_id, connection_id, company_id, read_id)
         self.parts: dict[str, int] = {}
 
     def write(self, account: str, entries: list[LedgerEntry]) -> None:
