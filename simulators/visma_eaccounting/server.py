@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import copy
-import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
+from ..serving import ServedSimulator
 from .app import create_app
 from .config import SimulatorConfig
 from .state import Fault, SimulatorState
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:  # keep test output readable
-        pass
-
-
-class VismaSimulator:
+class VismaSimulator(ServedSimulator):
     """In-process Visma eAccounting simulator.
 
     >>> with VismaSimulator() as sim:          # starts on 127.0.0.1 with a free port
@@ -28,44 +21,10 @@ class VismaSimulator:
     def __init__(self, config: SimulatorConfig | None = None):
         self.config = config or SimulatorConfig()
         self.state = SimulatorState(self.config.users)
-        self._stop_event = threading.Event()
+        super().__init__()
         self.app = create_app(self.config, self.state, self._stop_event)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self.base_url: str | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self, host: str = "127.0.0.1", port: int = 0, log_requests: bool = False) -> str:
-        if self._server is not None:
-            raise RuntimeError("simulator already started")
-        self._stop_event.clear()
-        self._server = make_server(host, port, self.app, threaded=True,
-                                   request_handler=None if log_requests else _QuietRequestHandler)
-        self.base_url = f"http://{host}:{self._server.server_port}"
-        # A short poll interval keeps stop() (and so every test fixture teardown) fast.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="visma-simulator", daemon=True)
-        self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stop_event.set()  # cut injected sleeps short
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> "VismaSimulator":
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
+    thread_name = "visma-simulator"
 
     # -- test helpers ----------------------------------------------------------------------------
 
