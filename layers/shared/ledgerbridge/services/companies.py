@@ -16,12 +16,14 @@ from ..models.companies import (
     ReconciledAccount,
     ReconciliationSetup,
 )
-from ..models.connection import ConnectionStatus
+from ..models.common import utcnow
+from ..models.connection import Connection, ConnectionStatus
 from ..oauth.providers import provider
 from ..repositories import companies as company_store
 from ..repositories import connections as connection_store
 from ..repositories import payloads
 from ..settings import get_settings
+from .connections import planned_next_run
 
 
 def list_all(tenant_id: str, connection_id: str) -> list[Company]:
@@ -71,15 +73,13 @@ def set_up(tenant_id: str, connection_id: str, company_id: str, setup: Reconcili
 
     updated = company_store.update(tenant_id, connection_id, company_id, change)
     if not connection.reconciles:
-        def reconcile(current) -> bool | None:
+        # The first company set up puts the connection on the schedule (balance refreshes).
+        def reconcile(current: Connection) -> bool | None:
             if current.reconciles:
                 return False
             current.reconciles = True
             if current.next_run_at is None:
-                from .connections import _next_run
-                from ..models.common import utcnow
-
-                current.next_run_at = _next_run(current, utcnow())
+                current.next_run_at = planned_next_run(current, utcnow())
             return True
 
         connection_store.update(tenant_id, connection_id, reconcile)

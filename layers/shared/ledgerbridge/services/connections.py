@@ -59,12 +59,12 @@ def update_schedule(tenant_id: str, connection_id: str, schedule: TransferSchedu
                     now: datetime | None = None) -> Connection:
     def change(connection: Connection) -> None:
         connection.schedule = schedule
-        connection.next_run_at = _next_run(connection, now or utcnow())
+        connection.next_run_at = planned_next_run(connection, now or utcnow())
 
     return connection_store.update(tenant_id, connection_id, change)
 
 
-def _next_run(connection: Connection, now: datetime) -> datetime | None:
+def planned_next_run(connection: Connection, now: datetime) -> datetime | None:
     # Only a connected connection with something set up (bookings, reconciliation) has anything to run.
     if connection.status != ConnectionStatus.CONNECTED or not connection.has_scheduled_work:
         return None
@@ -85,7 +85,7 @@ def mark_connected(tenant_id: str, connection_id: str, company: str | None, curr
                                           if any(c.id == v for c in choices.get(k, []))}
         if new_credential:
             connection.credential_version += 1
-        connection.next_run_at = _next_run(connection, utcnow())
+        connection.next_run_at = planned_next_run(connection, utcnow())
 
     return connection_store.update(tenant_id, connection_id, change)
 
@@ -141,7 +141,7 @@ def save_account_setup(tenant_id: str, connection_id: str, setup: AccountSetup) 
 
     def change(connection: Connection) -> None:
         connection.account_setup = resolved
-        connection.next_run_at = _next_run(connection, utcnow())
+        connection.next_run_at = planned_next_run(connection, utcnow())
 
     return connection_store.update(tenant_id, connection_id, change)
 

@@ -119,9 +119,9 @@ def start_refresh(tenant_id: str, connection_id: str, *, company_ids: list[str] 
         raise ValidationFailed("period_from must not be after as_of")
     if (as_of - period_from).days > 366:
         raise ValidationFailed("the period is at most one year")
-    ready = [c for c in company_store.list_for_connection(tenant_id, connection_id) if c.status == CompanyStatus.READY]
+    known = {c.company_id: c for c in company_store.list_for_connection(tenant_id, connection_id)}
+    ready = [c for c in known.values() if c.status == CompanyStatus.READY]
     if company_ids is not None:
-        known = {c.company_id: c for c in company_store.list_for_connection(tenant_id, connection_id)}
         for company_id in company_ids:
             if company_id not in known:
                 raise ValidationFailed(f"company {company_id} is not imported")
