@@ -33,7 +33,7 @@ Tenant 'local-tenant' API key (shown once):
 
 Try:
   curl -s -X POST {stack.url}/connections -H "Authorization: Bearer $LB_KEY" \\
-       -d '{{"vendor":"visma_eaccounting","name":"My shop"}}'
+       -H "Content-Type: application/json" -d '{{"vendor":"visma_eaccounting","name":"My shop"}}'
   curl -s -X POST {stack.url}/connections/<connection_id>/connect -H "Authorization: Bearer $LB_KEY"
       -> open connect_url in a browser, log in, "Yes, allow"
   curl -s {stack.url}/connections/<connection_id>/documents -H "Authorization: Bearer $LB_KEY"
@@ -43,8 +43,8 @@ user {TFSO_USER[0]} stored and its client companies being imported:
   export LB_KEY2={accounting_key}
   curl -s {stack.url}/connections/{tfso_connection}/companies -H "Authorization: Bearer $LB_KEY2"
   curl -s -X PUT {stack.url}/connections/{tfso_connection}/companies/1100001/reconciliation \\
-       -H "Authorization: Bearer $LB_KEY2" -d '{{"accounts":["1920","1500"]}}'
-  curl -s -X POST {stack.url}/connections/{tfso_connection}/balance-refresh -H "Authorization: Bearer $LB_KEY2" -d '{{}}'
+       -H "Authorization: Bearer $LB_KEY2" -H "Content-Type: application/json" -d '{{"accounts":["1920","1500"]}}'
+  curl -s -X POST {stack.url}/connections/{tfso_connection}/balance-refresh -H "Authorization: Bearer $LB_KEY2" -H "Content-Type: application/json" -d '{{}}'
   curl -s {stack.url}/connections/{tfso_connection}/companies/1100001 -H "Authorization: Bearer $LB_KEY2"
   24SevenOffice simulator       {stack.tfso.base_url}  (SOAP; ?wsdl on each .asmx)
 
