@@ -995,3 +995,30 @@ def test_a_refresh_takes_up_a_company_whose_access_came_back(imported):
     assert run["state"] == "done" and run["outcomes"][NORDLYS]["state"] == "ok", run
     assert companies(hub)[NORDLYS]["status"] == "ready"
     assert_balances(hub, NORDLYS, ["1920"])
+
+
+def test_the_scheduler_ends_a_run_whose_job_was_lost(imported, monkeypatch):
+    """A run whose message is gone (dead-lettered without a final attempt) would show "running"
+    forever: the scheduler's next run for the connection ends it with a reason."""
+    from ledgerbridge.services import runs, transfers
+
+    hub = imported
+    set_up(hub, FJORD, ["1920"])
+    lost_run = start(hub, "/balance-refresh", {})
+    hub.session.client("sqs").purge_queue(QueueUrl=os.environ["LB_TRANSFER_QUEUE_URL"])  # the job is lost
+    status, view = hub.api.call("PUT", f"/connections/{hub.cid}/schedule", {"frequency": "daily", "run_at_hour": 4})
+    due_at = datetime.fromisoformat(view["next_run_at"].replace("Z", "+00:00"))
+
+    transfers.run_due(due_at + timedelta(minutes=1))
+    assert run_doc(hub, lost_run)["state"] == "running", "a run heard from within the last hours is left alone"
+
+    monkeypatch.setattr(runs, "STALE_RUN_AFTER", timedelta(0))  # ... and now it has been silent for too long
+    next_due = datetime.fromisoformat(connection(hub)["next_run_at"].replace("Z", "+00:00"))
+    drain(hub.session)  # the first scheduled run, before the sweep could take it for lost
+    transfers.run_due(next_due + timedelta(minutes=1))
+    run = run_doc(hub, lost_run)
+    assert run["state"] == "failed" and "stopped without finishing" in run["reason"], run
+    drain(hub.session)
+    scheduled = [d for d in hub.api.call("GET", f"/connections/{hub.cid}/documents")[1]["documents"]
+                 if d["document_id"].endswith("-scheduled")]
+    assert len(scheduled) == 2 and all(d["state"] == "done" for d in scheduled), scheduled

@@ -135,6 +135,26 @@ def start_refresh(tenant_id: str, connection_id: str, *, company_ids: list[str] 
                   as_of=as_of, period_from=period_from)
 
 
+# A run not heard from for this long is over: its job was lost (it reached the dead-letter queue
+# without a final attempt, e.g. cut off by the Lambda timeout every time). SQS retries with
+# backoff end long before (MaxDeliveryAttempts x at most 15 min).
+STALE_RUN_AFTER = timedelta(hours=6)
+
+
+def fail_stale_runs(connection: Connection) -> int:
+    """End runs still "running" that nothing will ever finish, with a reason (the scheduler's sweep).
+    Measured against the clock, not the schedule's due time: the records' times are clock times."""
+    now = utcnow()
+    stale = [r for r in documents.in_window(connection.tenant_id, connection.connection_id, DocumentState.RUNNING,
+                                            date(2000, 1, 1), date(9999, 12, 31))
+             if r.is_run and r.updated_at < now - STALE_RUN_AFTER]
+    for record in stale:
+        documents.finish_run(record, DocumentState.FAILED, summary=record.summary,
+                             reason="stopped without finishing (its job was lost or kept being cut off); "
+                                    "start it again")
+    return len(stale)
+
+
 def start_scheduled_refresh(connection: Connection, due_at: datetime) -> int:
     """The scheduler's refresh of every ready company; one run per due time, however often it fires."""
     as_of, period_from = default_period(connection, due_at, closed_day=True)

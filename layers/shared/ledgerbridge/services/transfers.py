@@ -77,6 +77,7 @@ def run_due(now: datetime | None = None) -> dict:
         if connection.status == ConnectionStatus.CONNECTED and connection.reconciles:
             from . import runs  # deferred: only reconciling connections need it
 
+            runs.fail_stale_runs(connection)
             summary["jobs"] += runs.start_scheduled_refresh(connection, due_at)
 
         def plan_next(current: Connection, due_at: datetime = due_at) -> bool:
