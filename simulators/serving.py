@@ -57,3 +57,17 @@ class ServedSimulator:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+
+def serve_until_stopped(simulator: ServedSimulator) -> None:
+    """For `python -m simulators.<vendor>`: keep serving until SIGTERM or Ctrl-C, then stop."""
+    import signal
+
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulator.stop()

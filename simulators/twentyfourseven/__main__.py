@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
+from ..serving import serve_until_stopped
 from .config import SimulatorConfig
 from .server import TwentyFourSevenSimulator
 
@@ -34,15 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"24SevenOffice simulator listening on {base_url}", flush=True)
     for name in simulator.SERVICE_PATHS:
         print(f"  {name:<12} {simulator.url(name)}", flush=True)
-
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulator.stop()
+    serve_until_stopped(simulator)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
+from ..serving import serve_until_stopped
 from .config import SimulatorConfig
 from .server import VismaSimulator
 
@@ -28,15 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     simulator = VismaSimulator(config)
     base_url = simulator.start(args.host, args.port, log_requests=True)
     print(f"Visma eAccounting simulator listening on {base_url}", flush=True)
-
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulator.stop()
+    serve_until_stopped(simulator)
 
 
 if __name__ == "__main__":
