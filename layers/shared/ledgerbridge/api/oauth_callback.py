@@ -10,7 +10,6 @@ GET /oauth/callback        where the vendor sends the user back; the single-use 
 from __future__ import annotations
 
 import html
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -82,14 +81,30 @@ def oauth_callback() -> Response[str]:
 
 
 def _cookies() -> dict[str, str]:
-    jar = SimpleCookie()
-    for name, value in (app.current_event.headers or {}).items():
+    """The browser's cookies, name -> value (the first of a name, as the browser orders them).
+
+    Split by hand, not with http.cookies.SimpleCookie: that stops at the first cookie it cannot
+    parse (another app's ``c[1]=v`` or JSON value on the same domain) and drops every later one,
+    the flow cookie included, so the user's own browser would be refused.
+    """
+    event = app.current_event.raw_event
+    headers: list[str] = []
+    for name, values in (event.get("multiValueHeaders") or {}).items():
         if name.lower() == "cookie":
-            try:
-                jar.load(value)
-            except CookieError:
-                return {}
-    return {key: morsel.value for key, morsel in jar.items()}
+            headers += [v for v in values or [] if isinstance(v, str)]
+    for name, value in (event.get("headers") or {}).items():
+        if name.lower() == "cookie" and isinstance(value, str) and value not in headers:
+            headers.append(value)
+    jar: dict[str, str] = {}
+    for header in headers:
+        for pair in header.split(";"):
+            name, sep, value = pair.strip().partition("=")
+            if sep and name and name not in jar:
+                value = value.strip()
+                if len(value) >= 2 and value[0] == value[-1] == '"':  # RFC 6265 allows a quoted value
+                    value = value[1:-1]
+                jar[name] = value
+    return jar
 
 
 def _page(status: int, ok: bool, title: str, message: str, connection_name: str | None) -> Response[str]:

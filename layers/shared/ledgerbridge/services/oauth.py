@@ -109,18 +109,43 @@ class CallbackOutcome:
     status_code: int = 200
 
 
+def _expired() -> CallbackOutcome:
+    return CallbackOutcome(False, "Link expired",
+                           "This sign-in link has expired or was already used. Start again from the hub.",
+                           status_code=400)
+
+
+def _other_browser() -> CallbackOutcome:
+    return CallbackOutcome(False, "Not connected",
+                           "This sign-in was not started in this browser. Start again from the hub.", status_code=400)
+
+
+def _started_in_this_browser(record: dict, state: str, cookies: dict[str, str]) -> bool:
+    expected = str(record.get("browser_nonce") or "")
+    presented = cookies.get(cookie_name(state), "")
+    # A record without a nonce binds no browser: refuse it rather than match an absent cookie.
+    return bool(expected) and secrets.compare_digest(presented.encode(), expected.encode())
+
+
 def callback(params: dict[str, str], cookies: dict[str, str]) -> CallbackOutcome:
     state = params.get("state") or ""
     if state.startswith(TICKET_PREFIX):
         state = ""
-    record = oauth_states.consume(state) if state else None
+    # The browser binding is checked on a read before the state is used up: a callback without
+    # the flow's cookie (someone who opened the link first, a link scanner, a forged callback)
+    # must not burn the state the user's own browser is about to bring back.
+    pending = oauth_states.peek(state) if state else None
+    if pending is None:
+        return _expired()
+    if not _started_in_this_browser(pending, state, cookies):
+        return _other_browser()
+    # Only now used up, by the conditional delete: of two callbacks with the right cookie, one
+    # gets the record, the other None (nothing is exchanged twice).
+    record = oauth_states.consume(state)
     if record is None:
-        return CallbackOutcome(False, "Link expired",
-                               "This sign-in link has expired or was already used. Start again from the hub.", status_code=400)
-    presented = cookies.get(cookie_name(state), "")
-    if not secrets.compare_digest(presented.encode(), str(record.get("browser_nonce", "")).encode()):
-        return CallbackOutcome(False, "Not connected",
-                               "This sign-in was not started in this browser. Start again from the hub.", status_code=400)
+        return _expired()
+    if not _started_in_this_browser(record, state, cookies):  # records are never rewritten; checked anyway
+        return _other_browser()
     tenant_id, connection_id = record["tenant_id"], record["connection_id"]
     connection = connection_store.get(tenant_id, connection_id)
     spec = provider(connection.vendor)
