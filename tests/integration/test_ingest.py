@@ -8,6 +8,12 @@ from devstack import samples
 DAY = date(2026, 11, 10)
 
 
+def doc_hash(day: date, number: int) -> str:
+    from ledgerbridge.models.settlement import Settlement
+
+    return Settlement.model_validate(samples.settlement(day, number)).content_hash()[:16]
+
+
 def _log(api, connection_id, **query):
     status, body = api.call("GET", f"/connections/{connection_id}/documents", query=query or None)
     assert status == 200
@@ -22,7 +28,7 @@ def test_accepts_a_settlement_and_stores_it(connected, aws):
     assert doc["reference"].startswith("LB-")
     objects = aws.client("s3").list_objects_v2(Bucket="test-attachments")["Contents"]
     assert [o["Key"] for o in objects] == [
-        f"tenants/tenant-a/connections/{connection_id}/documents/Z-1-2026-11-10-1/v000001.json"]
+        f"tenants/tenant-a/connections/{connection_id}/documents/Z-1-2026-11-10-1/v000001-{doc_hash(DAY, 1)}.json"]
 
 
 def test_identical_resend_changes_nothing(connected):

@@ -5,8 +5,11 @@ from .. import aws
 from ..settings import get_settings
 
 
-def key_for(tenant_id: str, connection_id: str, document_id: str, version: int) -> str:
-    return f"tenants/{tenant_id}/connections/{connection_id}/documents/{document_id}/v{version:06d}.json"
+def key_for(tenant_id: str, connection_id: str, document_id: str, version: int, content_hash: str) -> str:
+    # The content hash is part of the key: two first sends of one document racing each other write
+    # to different objects, so the loser can never overwrite the payload of the version accepted.
+    return (f"tenants/{tenant_id}/connections/{connection_id}/documents/{document_id}/"
+            f"v{version:06d}-{content_hash[:16]}.json")
 
 
 def put(key: str, body: bytes) -> None:
@@ -14,6 +17,10 @@ def put(key: str, body: bytes) -> None:
         Bucket=get_settings().attachments_bucket, Key=key, Body=body,
         ContentType="application/json", ServerSideEncryption="AES256",
     )
+
+
+def delete(key: str) -> None:
+    aws.client("s3").delete_object(Bucket=get_settings().attachments_bucket, Key=key)
 
 
 def get(key: str) -> bytes:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..domain.schedule import why_not_scheduled
 from ..errors import Conflict, ValidationFailed
+from ..models.common import utcnow
 from ..models.documents import DocumentRecord, DocumentState
 from ..models.settlement import Settlement
 from ..repositories import connections as connection_store
@@ -49,24 +51,30 @@ def ingest_settlement(tenant_id: str, connection_id: str, settlement: Settlement
                 f"it cannot be replaced — book a correction in the accounting system instead"
             )
     version = existing.version + 1 if existing else 1
-    key = payloads.key_for(tenant_id, connection_id, settlement.document_id, version)
-    # The payload is durable in S3 before the export log says "accepted".
+    key = payloads.key_for(tenant_id, connection_id, settlement.document_id, version, content_hash)
+    # The payload is durable in S3 before the export log says "accepted". Its key carries the
+    # content hash, so a concurrent send of other content cannot overwrite it (see below).
     payloads.put(key, settlement.model_dump_json().encode())
-    reason = None
-    from_date = connection.schedule.from_date
-    if from_date and settlement.business_date < from_date:
-        reason = f"before the transfer from-date {from_date.isoformat()}; it is not transferred unless the from-date moves"
     record = DocumentRecord(
         tenant_id=tenant_id, connection_id=connection_id, document_id=settlement.document_id, version=version,
         business_date=settlement.business_date, content_hash=content_hash, payload_key=key,
-        gross_total=f"{settlement.totals.gross:.2f}", currency=settlement.currency, reason=reason,
+        gross_total=f"{settlement.totals.gross:.2f}", currency=settlement.currency,
+        reason=why_not_scheduled(connection.schedule, settlement.business_date, utcnow()),
     )
     try:
         documents.create(record, supersedes=existing if (existing and supersede) else None)
     except Conflict:
-        # A concurrent identical send won the race: that is the same document, accepted once.
+        # Another send of this document won the race. Same content: the same document, accepted
+        # once. Other content: ours is refused, and its payload object (never referenced by the
+        # export log) is removed; the winner's payload lies under its own key, untouched.
         winner = documents.latest(tenant_id, connection_id, settlement.document_id)
         if winner is not None and winner.content_hash == content_hash:
             return IngestResult(winner, created=False)
-        raise
+        if winner is None or winner.payload_key != key:
+            payloads.delete(key)
+        raise Conflict(
+            f"document {settlement.document_id} was received at the same moment with different content "
+            f"(version {winner.version if winner else version}); this content was not accepted — send it with "
+            f"?supersede=true to replace that version before it is booked"
+        ) from None
     return IngestResult(record, created=True)
