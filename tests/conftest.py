@@ -82,6 +82,9 @@ def aws(monkeypatch, visma_server, tfso_server):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("LB_AWS_ENDPOINT_URL", raising=False)
+    from devstack.moto_atomic import serialize_dynamodb
+
+    serialize_dynamodb()  # conditional writes atomic under threads, as in DynamoDB
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
         created = aws_resources.create_all(session, None, prefix="test", max_delivery_attempts=6)

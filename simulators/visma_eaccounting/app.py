@@ -264,6 +264,8 @@ def create_app(config: SimulatorConfig | None = None, state: SimulatorState | No
                 pause(fault.delay_s)
             elif fault.kind == "timeout_after_commit":
                 g.delay_before_response_s = fault.delay_s
+            elif fault.kind == "status_after_commit":
+                g.status_after_commit = fault.status
 
         if path.startswith("/v2") or path == "/connect/token":
             pause(config.latency_ms / 1000)
@@ -275,6 +277,10 @@ def create_app(config: SimulatorConfig | None = None, state: SimulatorState | No
     def after_request(response: Response) -> Response:
         # timeout_after_commit: the work is done (and committed); only the answer is late.
         pause(getattr(g, "delay_before_response_s", 0))
+        status = getattr(g, "status_after_commit", None)
+        if status:
+            # status_after_commit: committed, but a proxy answers with an error instead.
+            return visma_error(status, SERVER_ERROR, f"Injected fault after commit: HTTP {status}")
         return response
 
     def authorize_api_call(template: str) -> Response | None:

@@ -44,6 +44,12 @@ class VismaSimulator(ServedSimulator):
             return [copy.deepcopy(v) for name, c in self.state.companies.items()
                     if company in (None, name) for v in c.vouchers]
 
+    def attachments(self, company: str | None = None) -> list[dict[str, Any]]:
+        """Stored attachments (linked or still in the inbox: ``DocumentId`` None); copies."""
+        with self.state.lock:
+            return [copy.deepcopy(a) for name, c in self.state.companies.items()
+                    if company in (None, name) for a in c.attachments.values()]
+
     def request_counts(self) -> dict[str, int]:
         """Requests received per "METHOD /path-template", e.g. "POST /v2/vouchers"."""
         with self.state.lock:

@@ -6,6 +6,7 @@ hold the lock for the whole read-validate-write step so that e.g. voucher number
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -247,7 +248,10 @@ class Fault:
 
     kinds: "status" (answer ``status`` + Visma error body, do nothing), "rate_limit" (429 with
     Retry-After ``retry_after``), "timeout_after_commit" (do the work, then sleep ``delay_s`` before
-    answering), "latency" (sleep ``delay_s``, then proceed normally).
+    answering), "status_after_commit" (do the work, then answer ``status`` as a proxy in front of
+    the API would), "latency" (sleep ``delay_s``, then proceed normally).
+    ``probability``: a matching request is hit with this chance (chaos runs: ``times=-1``); the
+    draw comes from the simulator's seeded generator, so a run can be repeated.
     """
 
     kind: str
@@ -257,12 +261,15 @@ class Fault:
     status: int = 503
     retry_after: int = 2
     delay_s: float = 5.0
+    probability: float = 1.0
 
-    KINDS = ("status", "rate_limit", "timeout_after_commit", "latency")
+    KINDS = ("status", "rate_limit", "timeout_after_commit", "status_after_commit", "latency")
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {self.KINDS}")
+        if not 0 < self.probability <= 1:
+            raise ValueError("probability must be in (0, 1]")
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method == "*" or self.method.upper() == method.upper()) and path.startswith(self.path_prefix)
@@ -280,6 +287,7 @@ class SimulatorState:
     def reset(self) -> None:
         with self.lock:
             self.clock_offset_s = 0.0
+            self.rng = random.Random(20261126)
             created = self.now()
             names = dict.fromkeys(list(SEED_COMPANIES) + [u["company"] for u in self._users.values()])
             self.companies: dict[str, Company] = {
@@ -358,7 +366,7 @@ class SimulatorState:
         """The first queued fault matching the request, consuming one of its firings."""
         with self.lock:
             for fault in self.faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path) and (fault.probability >= 1 or self.rng.random() < fault.probability):
                     if fault.times > 0:
                         fault.times -= 1
                         if fault.times == 0:

@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from ledgerbridge.domain.schedule import Window, manual_window, next_run_after, scheduled_window
+from ledgerbridge.domain.schedule import (
+    EARLIEST,
+    Window,
+    manual_window,
+    next_run_after,
+    scheduled_window,
+    why_not_scheduled,
+)
 from ledgerbridge.models.connection import Frequency, TransferSchedule
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -180,19 +187,35 @@ def test_from_date_clips_the_start_and_can_empty_the_window():
                                                                                              date(2026, 3, 9))
 
 
-def test_manual_window_includes_today_and_at_least_yesterday():
+def test_manual_window_takes_everything_waiting_whatever_the_lookback():
     now = utc(2026, 3, 10, 12)
-    assert manual_window(sched(lookback_days=7), now) == Window(date(2026, 3, 3), date(2026, 3, 10))
-    assert manual_window(sched(lookback_days=0), now) == Window(date(2026, 3, 9), date(2026, 3, 10))
-    assert manual_window(sched(lookback_days=0), utc(2026, 3, 9, 23, 30)) == Window(date(2026, 3, 9),
-                                                                                   date(2026, 3, 10))
+    for lookback in (0, 7, 366):
+        # From the beginning to tomorrow (a shop in a time zone ahead may close "tomorrow").
+        assert manual_window(sched(lookback_days=lookback), now) == Window(EARLIEST, date(2026, 3, 11))
+    # Oslo is already on the 10th at 23:30 UTC on the 9th.
+    assert manual_window(sched(lookback_days=0), utc(2026, 3, 9, 23, 30)) == Window(EARLIEST, date(2026, 3, 11))
 
 
 def test_manual_window_respects_from_date():
     now = utc(2026, 3, 10, 12)
-    assert manual_window(sched(from_date=date(2026, 3, 8)), now) == Window(date(2026, 3, 8), date(2026, 3, 10))
-    assert manual_window(sched(from_date=date(2026, 3, 10)), now) == Window(date(2026, 3, 10), date(2026, 3, 10))
-    assert manual_window(sched(from_date=date(2026, 3, 11)), now) is None
+    assert manual_window(sched(from_date=date(2026, 3, 8)), now) == Window(date(2026, 3, 8), date(2026, 3, 11))
+    assert manual_window(sched(from_date=date(2026, 3, 11)), now) == Window(date(2026, 3, 11), date(2026, 3, 11))
+    assert manual_window(sched(from_date=date(2026, 3, 12)), now) is None
+
+
+def test_why_not_scheduled_names_the_reason_no_run_will_pick_a_date_up():
+    now = utc(2026, 3, 10, 12)  # next daily run: 2026-03-11 04:00 Oslo, window 03-03 .. 03-10 with 7 days
+    daily = sched(lookback_days=7)
+    assert why_not_scheduled(daily, date(2026, 3, 3), now) is None
+    assert why_not_scheduled(daily, date(2026, 3, 10), now) is None
+    assert why_not_scheduled(daily, date(2026, 3, 12), now) is None  # a later run takes it
+    assert "older than the 7 days" in why_not_scheduled(daily, date(2026, 3, 2), now)
+    assert "from-date 2026-03-05" in why_not_scheduled(sched(from_date=date(2026, 3, 5)), date(2026, 3, 4), now)
+    assert "frequency never" in why_not_scheduled(sched("never"), date(2026, 3, 9), now)
+    # Weekly: the next run (Monday 03-16) covers 03-09 .. 03-15, minus 3 days of lookback.
+    weekly = sched("weekly", lookback_days=3)
+    assert why_not_scheduled(weekly, date(2026, 3, 6), now) is None
+    assert why_not_scheduled(weekly, date(2026, 3, 5), now) is not None
 
 
 def test_window_contains():

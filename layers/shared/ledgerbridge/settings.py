@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     leases_table: str = "ledgerbridge-leases"
     idempotency_table: str = "ledgerbridge-idempotency"
     transfer_queue_url: str = ""
+    # Where the worker puts a job it gave up on (the queue's redrive policy is the backstop for
+    # workers that crash; a job that waited goes on as a new message, so SQS's count runs behind).
+    transfer_dlq_url: str = ""
     attachments_bucket: str = "ledgerbridge-attachments"
     companies_table: str = "ledgerbridge-companies"
 
@@ -55,6 +58,9 @@ class Settings(BaseSettings):
     # After an unanswered voucher post, wait this long before searching the vendor for it: a
     # search while the vendor is still committing could miss it and lead to a second post.
     submit_settle_seconds: int = 120
+    # A queued job not taken up this long after it was due no longer keeps the document from being
+    # queued again (a backlog or a lost send); until then a second "transfer now" queues nothing.
+    queued_grace_seconds: int = 900
     # How long an API call waits for another container's token refresh (API Gateway stops at 29 s).
     token_lease_wait_seconds: float = 15.0
 

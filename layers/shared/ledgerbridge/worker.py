@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import uuid
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -47,15 +48,15 @@ def _persistence():
 
 @lru_cache(maxsize=2)
 def _idempotent_booker(final_attempt: bool) -> Callable[..., dict]:
-    def book(job: dict, deadline_ms: int, receive_count: int) -> dict:
-        retry_delay = lambda hint: backoff_seconds(receive_count, hint)  # noqa: E731
+    def book(job: dict, deadline_ms: int, attempt: int) -> dict:
+        retry_delay = lambda hint: backoff_seconds(attempt, hint)  # noqa: E731
         if "run_id" in job:
             from .services import runs  # deferred: booking workers never load it
 
             return runs.execute(RunJob.model_validate(job), deadline_ms=deadline_ms, final_attempt=final_attempt,
                                 retry_delay=retry_delay)
         return book_document(TransferJob.model_validate(job), deadline_ms=deadline_ms, final_attempt=final_attempt,
-                             retry_delay=retry_delay)
+                             attempt=attempt, retry_delay=retry_delay)
 
     return idempotent_function(data_keyword_argument="job", persistence_store=_persistence(),
                                config=idempotency_config)(book)
@@ -73,7 +74,9 @@ def process_record(record: TransferJobRecord, lambda_context: Any) -> dict[str, 
     job = record.body
     receive_count = int(record.attributes.ApproximateReceiveCount)
     settings = get_settings()
-    final_attempt = receive_count >= settings.max_delivery_attempts
+    # Faults so far: this message's deliveries plus those of the messages it continues.
+    attempt = job.prior_attempts + receive_count
+    final_attempt = attempt >= settings.max_delivery_attempts
     remaining_ms = lambda_context.get_remaining_time_in_millis()
     if remaining_ms < settings.min_time_to_start_booking_ms and not final_attempt:
         # Too little of this invocation is left to finish a booking: hand the message back
@@ -87,20 +90,62 @@ def process_record(record: TransferJobRecord, lambda_context: Any) -> dict[str, 
     try:
         deadline_ms = int(time.time() * 1000) + remaining_ms
         outcome = _idempotent_booker(final_attempt)(job=job.model_dump(mode="json"), deadline_ms=deadline_ms,
-                                                    receive_count=receive_count)
+                                                    attempt=attempt)
     except IdempotencyAlreadyInProgressError:
         # The same message is being worked on by another invocation: come back later.
         _delay(record, backoff_seconds(1, None))
         raise
     except RetryLater as exc:
+        if not exc.counts and _continue_later(job, prior_attempts=attempt - 1, delay=exc.delay):
+            # A wait is no fault: it goes on as a new message (SQS counts every delivery of a
+            # message, and the redrive policy would count waits as failures).
+            logger.info("transfer waits", extra={"reason": exc.reason, "delay": exc.delay})
+            return {"outcome": "waiting", "reason": exc.reason}
+        if final_attempt and _dead_letter(job):
+            logger.warning("transfer gave up; job sent to the dead-letter queue",
+                           extra={"reason": exc.reason, "attempt": attempt})
+            return {"outcome": "dead_lettered", "reason": exc.reason}
         # On the final attempt the message is released at once: SQS then moves it to the DLQ
         # on its next receive instead of after a full visibility timeout.
         _delay(record, 0 if final_attempt else int(exc.delay or 0))
-        logger.warning("transfer will be retried", extra={"reason": exc.reason, "receive_count": receive_count,
+        logger.warning("transfer will be retried", extra={"reason": exc.reason, "attempt": attempt,
                                                           "final_attempt": final_attempt})
         raise
     logger.info("transfer processed", extra=outcome)
     return outcome
+
+
+# SQS's longest message delay; a longer wait is taken in steps (the job simply finds it must wait on).
+MAX_MESSAGE_DELAY_SECONDS = 900
+
+
+def _continue_later(job: TransferJob | RunJob, *, prior_attempts: int, delay: float | None) -> bool:
+    """Queue the job again as a new message after ``delay``; False if SQS refused (then the old
+    message is retried instead, which is safe, only it counts)."""
+    follow_up = job.model_copy(update={"job_id": uuid.uuid4().hex, "trigger": "wait",
+                                       "prior_attempts": prior_attempts})
+    try:
+        aws.client("sqs").send_message(
+            QueueUrl=get_settings().transfer_queue_url, MessageBody=follow_up.model_dump_json(),
+            DelaySeconds=min(math.ceil(delay or 0), MAX_MESSAGE_DELAY_SECONDS))
+        return True
+    except Exception:
+        logger.exception("could not queue the job to continue later")
+        return False
+
+
+def _dead_letter(job: TransferJob | RunJob) -> bool:
+    """Put a job that ran out of attempts on the dead-letter queue, its count reset for a redrive."""
+    dlq_url = get_settings().transfer_dlq_url
+    if not dlq_url:
+        return False  # the redrive policy moves it on the next receive
+    try:
+        aws.client("sqs").send_message(QueueUrl=dlq_url,
+                                       MessageBody=job.model_copy(update={"prior_attempts": 0}).model_dump_json())
+        return True
+    except Exception:
+        logger.exception("could not send the job to the dead-letter queue")
+        return False
 
 
 def _delay(record: TransferJobRecord, seconds: int) -> None:

@@ -93,6 +93,9 @@ class AttachmentFile:
     file_name: str
     content_type: str
     content: bytes
+    # Stable across attempts and versions of one document (tenant/connection/document id): with
+    # the content, a connector derives an id of its own so the file is never stored twice.
+    owner: str = ""
 
 
 class BookingReceipt(BaseModel):

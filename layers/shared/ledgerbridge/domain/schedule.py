@@ -14,6 +14,10 @@ from zoneinfo import ZoneInfo
 from ..models.connection import Frequency, TransferSchedule
 
 
+# Before any business date the door accepts: "from the beginning" for window queries.
+EARLIEST = date(2000, 1, 1)
+
+
 @dataclass(frozen=True)
 class Window:
     start: date
@@ -72,10 +76,32 @@ def scheduled_window(schedule: TransferSchedule, run_at: datetime) -> Window | N
 
 
 def manual_window(schedule: TransferSchedule, now: datetime) -> Window | None:
-    """'Transfer now': everything waiting within the lookback, today included."""
+    """'Transfer now': everything still waiting from the from-date on, whatever the lookback.
+
+    The lookback bounds what *scheduled* runs look at; a user pressing the button wants what is
+    pending to go. The from-date stays a hard line (the days before it were booked another way):
+    such documents go only when replayed one by one. Tomorrow is included, for a shop in a time
+    zone ahead of the schedule's.
+    """
     today = _local(now, schedule).date()
-    start = today - timedelta(days=max(schedule.lookback_days, 1))
-    return _clip(schedule, start, today)
+    return _clip(schedule, EARLIEST, today + timedelta(days=1))
+
+
+def why_not_scheduled(schedule: TransferSchedule, business_date: date, now: datetime) -> str | None:
+    """Why no scheduled run from ``now`` on will pick up a settlement of ``business_date``, or None.
+
+    Runs only move forward, so a date before the next run's window start is never reached again.
+    """
+    if schedule.from_date and business_date < schedule.from_date:
+        return (f"before the transfer from-date {schedule.from_date.isoformat()}: not transferred unless the "
+                f"from-date moves or it is replayed")
+    if schedule.frequency == Frequency.NEVER:
+        return "scheduled transfers are off (frequency never): press transfer now, or replay it"
+    window = scheduled_window(schedule, next_run_after(schedule, now))
+    if window is None or business_date < window.start:
+        return (f"older than the {schedule.lookback_days} days scheduled transfers look back: no scheduled run "
+                f"will pick it up; press transfer now or replay it (or raise lookback_days)")
+    return None
 
 
 def _clip(schedule: TransferSchedule, start: date, end: date) -> Window | None:

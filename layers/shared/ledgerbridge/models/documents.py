@@ -56,8 +56,11 @@ class DocumentRecord(BaseModel):
     # A BOOKING document belongs to its worker until this moment (epoch ms): the end of that
     # worker's invocation. After it, the worker is provably gone and another may take over.
     lease_until_ms: int | None = None
-    # Set while a retry is pending in SQS, so schedule runs do not queue a second job meanwhile.
+    # When the pending retry is due (shown in the export log).
     retry_not_before: datetime | None = None
+    # A job for this document is in the queue until about then (epoch ms): schedule runs and
+    # "transfer now" do not queue a second one meanwhile (repositories.documents.mark_queued).
+    queued_until_ms: int | None = None
     # Runs: what happened to each company ({company_id: {"state", "reason", ...}}) and totals.
     outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
     summary: dict[str, int] = Field(default_factory=dict)
@@ -65,6 +68,9 @@ class DocumentRecord(BaseModel):
     @property
     def is_run(self) -> bool:
         return self.kind != DocumentKind.DAILY_SETTLEMENT
+
+    def queued(self, now_ms: int) -> bool:
+        return (self.queued_until_ms or 0) > now_ms
 
     def lease_alive(self, now_ms: int) -> bool:
         return self.state == DocumentState.BOOKING and (self.lease_until_ms or 0) > now_ms
@@ -123,8 +129,11 @@ class TransferJob(BaseModel):
     connection_id: str
     document_id: str
     version: int
-    trigger: str = "schedule"  # schedule | manual | replay
+    trigger: str = "schedule"  # schedule | manual | replay | wait
     requested_at: datetime = Field(default_factory=utcnow)
+    # Deliveries of earlier messages of this job that ended in a fault: a job that waited (for the
+    # vendor to settle a post, for another worker) goes on as a new message and keeps its count.
+    prior_attempts: int = Field(default=0, ge=0)
 
 
 class RunJob(BaseModel):
@@ -144,3 +153,4 @@ class RunJob(BaseModel):
     period_from: date | None = None
     trigger: str = "schedule"
     requested_at: datetime = Field(default_factory=utcnow)
+    prior_attempts: int = Field(default=0, ge=0)  # as for TransferJob

@@ -58,7 +58,7 @@ def _from_item(item: dict) -> DocumentRecord:
 def _from_data(data: dict) -> DocumentRecord:
     for name in ("pk", "sk", "date_key", "state_pk", "expires_at"):
         data.pop(name, None)
-    for name in ("version", "attempts"):
+    for name in ("version", "attempts", "queued_until_ms"):
         if name in data:
             data[name] = int(data[name])
     return DocumentRecord.model_validate(data)
@@ -207,7 +207,7 @@ def claim(record: DocumentRecord, lease: str, lease_until_ms: int) -> DocumentRe
             TableName=_table(),
             Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
             UpdateExpression="SET #s = :booking, state_pk = :spk, booking_lease = :lease, lease_until_ms = :until, "
-                             "updated_at = :now REMOVE retry_not_before ADD attempts :one",
+                             "updated_at = :now REMOVE retry_not_before, queued_until_ms ADD attempts :one",
             ConditionExpression="#s = :w OR (#s = :b AND (attribute_not_exists(lease_until_ms) "
                                 "OR lease_until_ms < :now_ms)) "
                                 "OR (#s = :f AND failure_transient = :yes)",
@@ -263,6 +263,7 @@ def clear_progress(record: DocumentRecord, lease: str, key: str) -> None:
 def finish(record: DocumentRecord, lease: str, state: DocumentState, *, reason: str | None = None,
            vendor_document_id: str | None = None, vendor_document_number: str | None = None,
            failure_transient: bool = False, retry_not_before: datetime | None = None) -> None:
+    """End this attempt. ``retry_not_before``: a job for the document stays queued until then."""
     now = utcnow().isoformat()
     sets = ["#s = :s", "state_pk = :spk", "updated_at = :now", "reason = :r", "failure_transient = :ft",
             "lease_until_ms = :zero", "retry_not_before = :rnb"]
@@ -275,7 +276,79 @@ def finish(record: DocumentRecord, lease: str, state: DocumentState, *, reason: 
         sets += ["booked_at = :now", "vendor_document_id = :vid", "vendor_document_number = :vno"]
         vals[":vid"] = vendor_document_id
         vals[":vno"] = vendor_document_number
-    _fenced_update(record, lease, "SET " + ", ".join(sets), {"#s": "state"}, vals)
+    expression = "SET " + ", ".join(sets)
+    if retry_not_before is not None:
+        # The job goes back to the queue until then: nothing needs to queue another meanwhile.
+        expression += ", queued_until_ms = :queued"
+        vals[":queued"] = _queued_until_ms(int(retry_not_before.timestamp() * 1000))
+    else:
+        expression += " REMOVE queued_until_ms"
+    _fenced_update(record, lease, expression, {"#s": "state"}, vals)
+
+
+def _queued_until_ms(due_ms: int) -> int:
+    return due_ms + get_settings().queued_grace_seconds * 1000
+
+
+def mark_queued(record: DocumentRecord, now_ms: int, *, due_ms: int | None = None, force: bool = False) -> bool:
+    """Note that a job for this document is about to be queued; False if one is queued already.
+
+    Pressing "transfer now" twice, or a schedule run meeting a press, must not queue a document
+    twice (each extra job costs SQS calls and a worker invocation that only finds it busy). The
+    mark lasts until the job is due plus a grace period: a job not taken up by then (a backlog, a
+    lost send) no longer blocks a new one. The claim removes it. ``force``: an explicit replay.
+    """
+    condition = "#s IN (:w, :b)"
+    if not force:
+        condition += " AND (attribute_not_exists(queued_until_ms) OR queued_until_ms < :now_ms)"
+    try:
+        ddb().update_item(
+            TableName=_table(),
+            Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+            UpdateExpression="SET queued_until_ms = :until",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values({
+                ":until": _queued_until_ms(due_ms if due_ms is not None else now_ms),
+                ":w": DocumentState.WAITING.value, ":b": DocumentState.BOOKING.value,
+                **({} if force else {":now_ms": now_ms}),
+            }),
+        )
+        return True
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def unmark_queued(record: DocumentRecord) -> None:
+    """The job could not be queued after all: let the next run or press queue it."""
+    ddb().update_item(
+        TableName=_table(),
+        Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+        UpdateExpression="REMOVE queued_until_ms",
+        ConditionExpression="attribute_exists(sk)",
+    )
+
+
+def leave_reason(record: DocumentRecord, reason: str) -> bool:
+    """Say why a waiting document is not being transferred; False if it changed meanwhile."""
+    try:
+        ddb().update_item(
+            TableName=_table(),
+            Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+            UpdateExpression="SET reason = :r, updated_at = :now",
+            ConditionExpression="#s = :w AND (attribute_not_exists(queued_until_ms) OR queued_until_ms < :now_ms)",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values({":r": reason, ":now": utcnow().isoformat(),
+                                              ":w": DocumentState.WAITING.value,
+                                              ":now_ms": int(time.time() * 1000)}),
+        )
+        return True
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
 
 
 def reopen_failed(record: DocumentRecord) -> DocumentRecord:

@@ -9,6 +9,7 @@ Exactly-once rests on three things:
 """
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from aws_lambda_powertools import Logger
 from ..connectors import registry
 from ..connectors.base import SUBMITTED, VENDOR_DOCUMENT_ID, VENDOR_DOCUMENT_NUMBER, AttachmentFile
 from ..domain.vouchers import build_settlement_voucher
-from ..errors import CredentialRejected, NotConnected, PermanentVendorError, TransientVendorError
+from ..errors import CredentialRejected, NotConnected, NotFound, PermanentVendorError, TransientVendorError
 from ..models.common import utcnow
 from ..models.connection import ConnectionStatus
 from ..models.documents import DocumentRecord, DocumentState, TransferJob
@@ -37,12 +38,17 @@ logger = Logger(child=True)
 
 
 class RetryLater(Exception):
-    """Put the job back on the queue; ``delay`` is the vendor's hint, if any."""
+    """Put the job back on the queue; ``delay`` is the vendor's hint, if any.
 
-    def __init__(self, reason: str, delay: float | None = None):
+    ``counts=False`` marks a wait that is no fault (the vendor still settling a post, another
+    worker holding the document): it must not use up the attempts that faults are allowed.
+    """
+
+    def __init__(self, reason: str, delay: float | None = None, *, counts: bool = True):
         super().__init__(reason)
         self.reason = reason
         self.delay = delay
+        self.counts = counts
 
 
 @dataclass
@@ -62,23 +68,27 @@ class DocumentCheckpoints:
         self.record.progress.pop(key, None)
 
 
-def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = False,
+def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = False, attempt: int = 1,
                   retry_delay: Callable[[float | None], int] = lambda hint: int(hint or 0)) -> dict:
     """Book the job's document. Returns the outcome; raises RetryLater for transient failures.
 
     ``deadline_ms`` (epoch ms) is when this invocation ends at the latest: the claim on the
     document lasts until then, so a worker that died can be told from one still working.
     ``retry_delay`` turns the vendor's hint into the delay SQS will apply, so that the export log
-    and the schedule know when the retry is due.
+    and the schedule know when the retry is due. ``attempt`` counts the deliveries that ended in a
+    fault so far, this one included (waits do not count).
     """
     settings = get_settings()
-    record = documents.get(job.tenant_id, job.connection_id, job.document_id, job.version)
+    try:
+        record = documents.get(job.tenant_id, job.connection_id, job.document_id, job.version)
+        connection = connection_store.get(job.tenant_id, job.connection_id)
+    except NotFound as exc:
+        return {"outcome": "skipped", "reason": exc.message}  # deleted meanwhile: nothing left to book
     if record.state in (DocumentState.BOOKED, DocumentState.SUPERSEDED, DocumentState.REJECTED) or (
         record.state == DocumentState.FAILED and not record.failure_transient
     ):
         return {"outcome": "skipped", "state": record.state.value}
 
-    connection = connection_store.get(job.tenant_id, job.connection_id)
     if connection.status != ConnectionStatus.CONNECTED or connection.account_setup is None:
         # Not the document's fault: it stays waiting and the next run after the fix picks it up.
         return {"outcome": "deferred", "reason": connection.status_reason or "connection not ready"}
@@ -91,7 +101,7 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
         if current.lease_alive(now_ms):
             # Another worker is booking it right now; look again once its invocation is over.
             raise RetryLater("another worker is booking this document",
-                             delay=retry_delay(((current.lease_until_ms or now_ms) - now_ms) / 1000 + 1))
+                             delay=math.ceil(((current.lease_until_ms or now_ms) - now_ms) / 1000 + 1), counts=False)
         return {"outcome": "skipped", "state": current.state.value}
     checkpoints = DocumentCheckpoints(claimed, lease)
 
@@ -105,7 +115,8 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
         attachment = None
         if settlement.attachment is not None:
             attachment = AttachmentFile(settlement.attachment.file_name, settlement.attachment.content_type,
-                                        settlement.attachment.content())
+                                        settlement.attachment.content(),
+                                        owner=f"{job.tenant_id}/{job.connection_id}/{job.document_id}")
         connector = registry.connector_for(connection)
 
         if checkpoints.get(SUBMITTED) and not checkpoints.get(VENDOR_DOCUMENT_ID):
@@ -113,8 +124,13 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
             # time to finish committing it first: a search too soon could miss it and re-post.
             unsettled = _seconds_until_settled(checkpoints.get(SUBMITTED), settings.submit_settle_seconds)
             if unsettled > 0:
-                raise _Unsettled(f"the vendor may still be saving the voucher sent at {checkpoints.get(SUBMITTED)}",
-                                 retry_after=unsettled)
+                # No fault, and no attempt used: the vendor gets its time, then we look before posting.
+                delay = math.ceil(unsettled)
+                documents.finish(claimed, lease, DocumentState.WAITING, retry_not_before=utcnow() + timedelta(
+                    seconds=delay), reason=(
+                    f"the voucher sent at {checkpoints.get(SUBMITTED)} got no clear answer; waiting until the "
+                    f"vendor has surely saved it, then it is looked up there before anything is sent again"))
+                raise RetryLater("waiting for the vendor to settle an unanswered post", delay=delay, counts=False)
             found = connector.find_booking(voucher)
             if found is not None:
                 logger.info("found earlier booking at vendor", extra={"document_id": job.document_id,
@@ -143,17 +159,15 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
     except (TransientVendorError, LeaseBusy) as exc:
         message = getattr(exc, "message", str(exc))
         delay = retry_delay(getattr(exc, "retry_after", None))
-        _give_back(claimed, lease, final_attempt, message, delay)
+        _give_back(claimed, lease, final_attempt, attempt, message, delay)
         raise RetryLater(message, delay=delay) from exc
+    except RetryLater:
+        raise
     except Exception as exc:
         # A bug or an unknown failure: keep the checkpoints, let SQS retry and in the end
         # dead-letter the job; the export log says what happened either way.
-        _give_back(claimed, lease, final_attempt, f"internal error: {type(exc).__name__}", retry_delay(None))
+        _give_back(claimed, lease, final_attempt, attempt, f"internal error: {type(exc).__name__}", retry_delay(None))
         raise
-
-
-class _Unsettled(TransientVendorError):
-    pass
 
 
 def _seconds_until_settled(submitted_at: str | None, settle_seconds: int) -> float:
@@ -164,12 +178,17 @@ def _seconds_until_settled(submitted_at: str | None, settle_seconds: int) -> flo
     return max(0.0, settle_seconds - (utcnow() - sent).total_seconds())
 
 
-def _give_back(claimed: DocumentRecord, lease: str, final_attempt: bool, message: str, delay: int) -> None:
+def _give_back(claimed: DocumentRecord, lease: str, final_attempt: bool, attempt: int, message: str,
+               delay: int) -> None:
     if final_attempt:
+        doubt = ""
+        if claimed.progress.get(SUBMITTED) and not claimed.progress.get(VENDOR_DOCUMENT_ID):
+            doubt = ("; the voucher may already be in the accounting system (a post got no clear answer): "
+                     "a redrive or replay looks it up there before sending anything")
         documents.finish(claimed, lease, DocumentState.FAILED, failure_transient=True, reason=(
-            f"gave up after {claimed.attempts} attempts: {message}; it is in the dead-letter queue — "
+            f"gave up after {attempt} attempts: {message}{doubt}; it is in the dead-letter queue — "
             f"redrive it, or replay it, once the cause is fixed"))
     else:
         documents.finish(claimed, lease, DocumentState.WAITING,
-                         reason=f"retrying (attempt {claimed.attempts}): {message}",
+                         reason=f"retrying (attempt {attempt}): {message}",
                          retry_not_before=utcnow() + timedelta(seconds=delay))

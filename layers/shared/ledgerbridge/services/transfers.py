@@ -1,10 +1,17 @@
 """Deciding what to book and putting it on the queue: schedule runs, 'transfer now', replays."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from .. import aws
-from ..domain.schedule import Window, manual_window, next_run_after, scheduled_window
+from ..domain.schedule import (
+    EARLIEST,
+    Window,
+    manual_window,
+    next_run_after,
+    scheduled_window,
+    why_not_scheduled,
+)
 from ..errors import Conflict, NotConnected, NotFound, ValidationFailed
 from ..models.common import utcnow
 from ..models.connection import Connection, ConnectionStatus
@@ -36,18 +43,52 @@ def _jobs(records: list[DocumentRecord], trigger: str) -> list[TransferJob]:
                         version=r.version, trigger=trigger) for r in records]
 
 
-def _due_in(connection: Connection, window: Window | None, now: datetime) -> list[DocumentRecord]:
-    """Documents of the window that need a job: waiting ones without a retry already pending in
-    SQS, and booking ones whose worker is provably gone (its lease ran out)."""
-    if window is None:
-        return []
-    args = (connection.tenant_id, connection.connection_id)
-    waiting = [r for r in documents.in_window(*args, DocumentState.WAITING, window.start, window.end)
-               if r.retry_not_before is None or r.retry_not_before <= now]
+def enqueue_documents(records: list[DocumentRecord], trigger: str, now: datetime, *, force: bool = False) -> int:
+    """Queue one job per document that has none queued yet; returns how many were queued.
+
+    Each document is marked first (a conditional write), so presses and runs racing each other
+    queue it once. A send SQS refuses takes its marks back before the error surfaces.
+    """
     now_ms = int(now.timestamp() * 1000)
-    orphaned = [r for r in documents.in_window(*args, DocumentState.BOOKING, window.start, window.end)
-                if not r.lease_alive(now_ms)]
-    return waiting + orphaned
+    marked = [r for r in records if documents.mark_queued(r, now_ms, force=force)]
+    for start in range(0, len(marked), 10):
+        chunk = marked[start:start + 10]
+        try:
+            enqueue(_jobs(chunk, trigger))
+        except Exception:
+            for record in marked[start:]:
+                documents.unmark_queued(record)
+            raise
+    return len(marked)
+
+
+def _due_in(connection: Connection, window: Window | None, now: datetime) -> tuple[list[DocumentRecord], int]:
+    """Documents of the window that need a job — waiting ones without a job queued, and booking
+    ones whose worker is provably gone (its lease ran out) — and how many have a job queued."""
+    if window is None:
+        return [], 0
+    args = (connection.tenant_id, connection.connection_id)
+    now_ms = int(now.timestamp() * 1000)
+    candidates = documents.in_window(*args, DocumentState.WAITING, window.start, window.end) + [
+        r for r in documents.in_window(*args, DocumentState.BOOKING, window.start, window.end)
+        if not r.lease_alive(now_ms)]
+    due = [r for r in candidates if not r.queued(now_ms)]
+    return due, len(candidates) - len(due)
+
+
+def _explain_left_behind(connection: Connection, window: Window | None, now: datetime) -> int:
+    """Waiting documents older than this run's window are out of reach of every later run: say so
+    in the export log (once), instead of leaving them waiting without a reason."""
+    if window is None or window.start <= EARLIEST:
+        return 0
+    now_ms = int(now.timestamp() * 1000)
+    explained = 0
+    for record in documents.in_window(connection.tenant_id, connection.connection_id, DocumentState.WAITING,
+                                      EARLIEST, window.start - timedelta(days=1)):
+        reason = why_not_scheduled(connection.schedule, record.business_date, now)
+        if reason and record.reason != reason and not record.queued(now_ms):
+            explained += documents.leave_reason(record, reason)
+    return explained
 
 
 def scheduled_time(event: dict) -> datetime:
@@ -73,7 +114,8 @@ def run_due(now: datetime | None = None) -> dict:
         summary["connections"] += 1
         if connection.status == ConnectionStatus.CONNECTED and connection.account_setup is not None:
             window = scheduled_window(connection.schedule, due_at)
-            summary["jobs"] += enqueue(_jobs(_due_in(connection, window, now), "schedule"))
+            summary["jobs"] += enqueue_documents(_due_in(connection, window, now)[0], "schedule", now)
+            _explain_left_behind(connection, window, now)
         if connection.status == ConnectionStatus.CONNECTED and connection.reconciles:
             from . import runs  # deferred: only reconciling connections need it
 
@@ -98,13 +140,26 @@ def run_due(now: datetime | None = None) -> dict:
 
 
 def transfer_now(tenant_id: str, connection_id: str, now: datetime | None = None) -> dict:
+    """Queue every waiting document from the from-date on, whatever the lookback (domain.schedule.
+    manual_window); those before the from-date are counted, and go only when replayed."""
     connection = connection_store.get(tenant_id, connection_id)
     _require_bookable(connection)
     now = now or utcnow()
     window = manual_window(connection.schedule, now)
-    count = enqueue(_jobs(_due_in(connection, window, now), "manual"))
-    return {"enqueued": count, "window": None if window is None else
-            {"from": window.start.isoformat(), "to": window.end.isoformat()}}
+    due, queued = _due_in(connection, window, now)
+    count = enqueue_documents(due, "manual", now)
+    result: dict = {"enqueued": count, "already_queued": queued + len(due) - count,
+                    "window": None if window is None else {"from": window.start.isoformat(),
+                                                           "to": window.end.isoformat()}}
+    from_date = connection.schedule.from_date
+    if from_date:
+        before = documents.in_window(tenant_id, connection_id, DocumentState.WAITING, EARLIEST,
+                                     from_date - timedelta(days=1))
+        if before:
+            result["before_from_date"] = len(before)
+            result["message"] = (f"{len(before)} waiting document(s) dated before the from-date "
+                                 f"{from_date.isoformat()} are not transferred; replay them one by one to book them")
+    return result
 
 
 def replay(tenant_id: str, connection_id: str, document_id: str) -> DocumentRecord:
@@ -124,7 +179,7 @@ def replay(tenant_id: str, connection_id: str, document_id: str) -> DocumentReco
     elif record.state not in (DocumentState.WAITING, DocumentState.BOOKING):
         raise Conflict(f"document {document_id} is {record.state.value}; only failed, waiting or interrupted "
                        f"documents can be replayed")
-    enqueue(_jobs([record], "replay"))
+    enqueue_documents([record], "replay", utcnow(), force=True)
     return record
 
 
@@ -144,7 +199,7 @@ def replay_failed(tenant_id: str, connection_id: str) -> dict:
             except Conflict:
                 continue  # replayed or superseded meanwhile
         # Enqueued page by page: a reopened document is never left waiting without its job.
-        replayed += enqueue(_jobs(reopened, "replay"))
+        replayed += enqueue_documents(reopened, "replay", utcnow(), force=True)
         if not cursor:
             return {"replayed": replayed}
 

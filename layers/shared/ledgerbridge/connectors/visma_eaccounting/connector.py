@@ -7,6 +7,8 @@ step whose repetition would double-book, and it is preceded by the SUBMITTED che
 from __future__ import annotations
 
 import base64
+import hashlib
+import uuid
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
@@ -14,7 +16,7 @@ from typing import Any, Iterator
 import httpx
 
 from ...credentials import TokenSource
-from ...errors import CredentialRejected, PermanentVendorError
+from ...errors import AmbiguousVendorOutcome, CredentialRejected, PermanentVendorError, VendorError
 from ...models.connection import Connection
 from ...money import exact_json
 from ...oauth.providers import Provider
@@ -39,6 +41,7 @@ from ..base import (
 VOUCHER_ID = VENDOR_DOCUMENT_ID
 VOUCHER_NUMBER = VENDOR_DOCUMENT_NUMBER
 ATTACHMENT_ID = "attachment_id"
+ATTACHMENT_SENT = "attachment_sent"  # the id an upload was sent with (its answer may have been lost)
 ATTACHMENT_LINKED = "attachment_linked"
 DOCUMENT_TYPE_VOUCHER = 3
 PAGE_SIZE = 500
@@ -176,16 +179,11 @@ class VismaEAccountingConnector:
     def book(self, voucher: Voucher, attachment: AttachmentFile | None, checkpoints: Checkpoints) -> BookingReceipt:
         attachment_id = checkpoints.get(ATTACHMENT_ID)
         if attachment is not None and attachment_id is None:
-            created = self._call("POST", "attachments", json={
-                "ContentType": attachment.content_type,
-                "FileName": attachment.file_name,
-                "Data": base64.b64encode(attachment.content).decode(),
-            })
-            attachment_id = field(created, "Id")
-            checkpoints.save(ATTACHMENT_ID, attachment_id)
+            attachment_id = self._upload(attachment, voucher, checkpoints)
 
         voucher_id = checkpoints.get(VOUCHER_ID)
         if voucher_id is None:
+            self.tokens.access_token()  # a token refresh that fails must not leave the post in doubt
             checkpoints.save(SUBMITTED, datetime.now(timezone.utc).isoformat())
             params = {"useAutomaticVatCalculation": "false", "useDefaultVatCodes": "false",
                       "useDefaultVoucherSeries": "true" if not voucher.series else "false"}
@@ -193,11 +191,12 @@ class VismaEAccountingConnector:
                 created = self._call("POST", "vouchers", creates=True, params=params,
                                      content=exact_json(self._voucher_body(voucher)),
                                      headers_extra={"Content-Type": "application/json"})
-            except PermanentVendorError as exc:
-                # Only eAccounting's own validation refusal (400 with an ErrorCode) proves nothing was
-                # created; then the document may be corrected and resent. Any other 4xx keeps the doubt.
-                if exc.status == 400 and exc.vendor_code is not None:
-                    checkpoints.clear(SUBMITTED)
+            except AmbiguousVendorOutcome:
+                raise  # sent, answer unknown: SUBMITTED stays, the next attempt looks before posting
+            except VendorError:
+                # Refused before anything was saved (a 4xx, 429 included, or never sent): no doubt
+                # is left, so the next attempt posts again at once and the document may be replaced.
+                checkpoints.clear(SUBMITTED)
                 raise
             voucher_id = field(created, "Id")
             checkpoints.save(VOUCHER_ID, voucher_id)
@@ -211,6 +210,44 @@ class VismaEAccountingConnector:
             })
             checkpoints.save(ATTACHMENT_LINKED, "yes")
         return BookingReceipt(vendor_document_id=voucher_id, vendor_document_number=checkpoints.get(VOUCHER_NUMBER))
+
+    def _upload(self, attachment: AttachmentFile, voucher: Voucher, checkpoints: Checkpoints) -> str:
+        """Upload the PDF under an id of our own, so that it can never exist twice.
+
+        eAccounting takes the attachment's ``Id`` from the request. The id is derived from the
+        document and the file's content: an upload whose answer was lost is found by that id
+        (and a repeat of it would be refused as existing), never stored a second time unlinked in
+        the customer's attachment inbox; a corrected version with the same PDF reuses it.
+        """
+        attachment_id = attachment_uuid(attachment.owner or voucher.reference, attachment.content)
+        if checkpoints.get(ATTACHMENT_SENT) == attachment_id and self._attachment_exists(attachment_id):
+            checkpoints.save(ATTACHMENT_ID, attachment_id)
+            return attachment_id
+        checkpoints.save(ATTACHMENT_SENT, attachment_id)
+        try:
+            created = self._call("POST", "attachments", creates=True, json={
+                "Id": attachment_id,
+                "ContentType": attachment.content_type,
+                "FileName": attachment.file_name,
+                "Data": base64.b64encode(attachment.content).decode(),
+            })
+        except PermanentVendorError:
+            # "already exists": an earlier upload of ours did arrive after all.
+            if not self._attachment_exists(attachment_id):
+                raise
+            created = {"Id": attachment_id}
+        stored_id = str(field(created, "Id") or attachment_id)
+        checkpoints.save(ATTACHMENT_ID, stored_id)
+        return stored_id
+
+    def _attachment_exists(self, attachment_id: str) -> bool:
+        try:
+            self._call("GET", f"attachments/{attachment_id}")
+            return True
+        except PermanentVendorError as exc:
+            if exc.status in (400, 404):  # eAccounting answers an unknown id with 404 (or 400)
+                return False
+            raise
 
     def find_booking(self, voucher: Voucher) -> BookingReceipt | None:
         """Search the vouchers of that date for our reference; None only when provably absent."""
@@ -257,6 +294,14 @@ class VismaEAccountingConnector:
         if voucher.series:
             body["NumberSeries"] = voucher.series
         return body
+
+
+# Our own namespace for attachment ids (uuid5): the same document and file always give the same id.
+_ATTACHMENT_NAMESPACE = uuid.UUID("0d9b6f2e-5f7a-4c63-9a51-7b3c2c1e8a40")
+
+
+def attachment_uuid(owner: str, content: bytes) -> str:
+    return str(uuid.uuid5(_ATTACHMENT_NAMESPACE, f"{owner}/{hashlib.sha256(content).hexdigest()}"))
 
 
 def _bearer(token: str) -> dict[str, str]:
