@@ -51,10 +51,25 @@ def timeout_of(logical_id: str) -> int:
     return int(props.get("Timeout") or template.load()["Globals"]["Function"].get("Timeout", 30))
 
 
+# Set by the local runtime (DevStack): invocations then run in containers of their own, one at a
+# time each (devstack/containers.py). Without it (tests with moto in-process) they run here.
+_pool = None
+
+
+def use_pool(pool: Any) -> None:
+    global _pool
+    _pool = pool
+
+
 def invoke(logical_id: str, event: dict) -> Any:
-    function = handler(logical_id)
+    if _pool is not None:
+        return _pool.invoke(logical_id, event, timeout_of(logical_id))
+    return call(logical_id, handler(logical_id), event, timeout_of(logical_id))
+
+
+def call(logical_id: str, function: Callable[[dict, Any], Any], event: dict, timeout_seconds: int) -> Any:
     try:
-        return function(event, LocalContext(function_name=logical_id, timeout_seconds=timeout_of(logical_id)))
+        return function(event, LocalContext(function_name=logical_id, timeout_seconds=timeout_seconds))
     finally:
         # With POWERTOOLS_METRICS_DISABLED, Powertools skips the flush but keeps the metrics, and
         # prints them anyway once 100 pile up; locally we drop them after each invocation.

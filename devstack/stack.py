@@ -43,6 +43,8 @@ class StackOptions:
     moto_port: int = 0
     simulator_latency_ms: int = 0
     worker_concurrency: int = 2
+    # Containers per API function (the gateway's concurrent requests); each is a process.
+    api_concurrency: int = 4
     schedule_interval: float | None = None  # seconds; None: only explicit ticks
     max_delivery_attempts: int = 8
     backoff_base_seconds: int = 1
@@ -59,11 +61,14 @@ class DevStack:
         self.gateway: LocalGateway | None = None
         self.poller: SqsPoller | None = None
         self.schedule: Schedule | None = None
+        self.containers = None
         self.env: dict[str, str] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "DevStack":
         from moto.server import ThreadedMotoServer
+
+        from .moto_atomic import serialize_dynamodb
 
         from simulators import twentyfourseven
         from simulators.visma_eaccounting import SimulatorConfig, VismaSimulator
@@ -75,6 +80,7 @@ class DevStack:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         opts = self.options
         moto_port = opts.moto_port or free_port()
+        serialize_dynamodb()  # conditional writes atomic, as in DynamoDB (see moto_atomic.py)
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self.moto.start()
         moto_url = f"http://127.0.0.1:{moto_port}"
@@ -101,9 +107,9 @@ class DevStack:
                 "24sevenoffice.api_url": tfso_url,
             }),
             "LB_APPLICATION_IDS": json.dumps({"24sevenoffice": TFSO_APPLICATION_ID}),
-            # Every local worker thread shares this one process and its rate limiter, so the
-            # process's share of a vendor limit is the whole limit (in AWS each worker is a process).
-            "LB_WORKER_CONCURRENCY": "1",
+            # Each worker container is a process with its own rate limiter, as in AWS: each takes
+            # this share of a vendor's limit.
+            "LB_WORKER_CONCURRENCY": str(opts.worker_concurrency),
             "LB_BACKOFF_BASE_SECONDS": str(opts.backoff_base_seconds),
             "LB_BACKOFF_MAX_SECONDS": "30",
             "LB_VENDOR_TIMEOUT_SECONDS": str(opts.vendor_timeout_seconds),
@@ -127,6 +133,15 @@ class DevStack:
         queue_arn = self.sqs.get_queue_attributes(
             QueueUrl=resource_env["LB_TRANSFER_QUEUE_URL"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
+        # Each function in containers of its own, as in Lambda (devstack/containers.py).
+        from . import lambdas
+        from .containers import ContainerPool
+        from .drivers import SCHEDULER, WORKER
+
+        self.containers = ContainerPool(dict(os.environ), limits={WORKER: opts.worker_concurrency, SCHEDULER: 1},
+                                        default_limit=opts.api_concurrency)
+        lambdas.use_pool(self.containers)
+        self.containers.warm(["AuthorizerFunction", "ManagementApiFunction", "IngestFunction", WORKER])
         self.gateway.start(port=gateway_port)
         self.poller = SqsPoller(self.sqs, resource_env["LB_TRANSFER_QUEUE_URL"], queue_arn, REGION,
                                 concurrency=opts.worker_concurrency)
@@ -136,7 +151,15 @@ class DevStack:
         return self
 
     def stop(self) -> None:
-        for part in (self.schedule, self.poller, self.gateway, self.simulator, self.tfso):
+        for part in (self.schedule, self.poller, self.gateway):
+            if part is not None:
+                part.stop()
+        if self.containers is not None:
+            from . import lambdas
+
+            lambdas.use_pool(None)
+            self.containers.close()
+        for part in (self.simulator, self.tfso):
             if part is not None:
                 part.stop()
         if self.moto is not None:
@@ -206,8 +229,9 @@ class DevStack:
         quiet_since = None
         while time.monotonic() < deadline:
             attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-            pending = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            pending = sum(int(value) for value in attrs.values())
             if pending == 0 and not self.poller.busy:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > 0.3:
