@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup run demo test bench lint build openapi clean
+.PHONY: setup run demo test bench chaos lint build openapi clean
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: setup  ## all tests (unit, handlers with moto, OAuth against the simulator
 
 bench: setup  ## benchmarks; print figures (not part of the tests)
 	$(PY) -m bench
+
+DOCUMENTS ?= 1000
+chaos: setup  ## duplicates, concurrent presses, redeliveries, vendor faults: asserts exactly once; prints drain times
+	$(PY) -m bench.chaos --documents $(DOCUMENTS)
 
 openapi: setup  ## regenerate docs/openapi.json from the API handlers
 	$(PY) -m devstack.openapi

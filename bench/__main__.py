@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
                 if not args.no_scaling:
                     runs = []
-                    for threads, divisor in ((1, 1), (args.concurrency, args.concurrency), (args.concurrency, 1)):
+                    for threads, divisor in ((1, 1), (args.concurrency, args.concurrency)):
                         rt.set_concurrency(threads, divisor)
                         runs.append(throughput(rt, args.scaling_n, args.latency_ms, f"scaling-{threads}-{divisor}"))
                     results["scaling"] = runs
@@ -256,7 +256,7 @@ def print_throughput(tp: dict) -> None:
     print(heading(3, "Throughput through the local runtime", [
         f"{tp['n']} distinct settlements (with PDF) POSTed one by one over the local API Gateway; then wall",
         "time from tick(at=next_run_at) until drain() returns (incl. its 0.3 s quiet period). Simulator",
-        f"latency {tp['simulator_latency_ms']} ms per /v2 call; {tp['worker_threads']} SQS worker threads, "
+        f"latency {tp['simulator_latency_ms']} ms per /v2 call; {tp['worker_threads']} worker containers, "
         f"LB_WORKER_CONCURRENCY={tp['rate_share_divisor']} (the stack as configured).",
     ]))
     body = [
@@ -273,11 +273,9 @@ def print_throughput(tp: dict) -> None:
 
 def print_scaling(runs: list[dict], concurrency: int) -> None:
     print(heading(4, "Scaling: worker concurrency", [
-        f"As 3, {runs[0]['n']} settlements per run, the SQS poller restarted with the given thread count.",
-        "The vendor client allows each process 600/min per endpoint / LB_WORKER_CONCURRENCY: right when each",
-        "worker is its own Lambda process, but here all threads share one process and one token bucket, so",
-        f"the last row sets the divisor to 1: this process gets the whole limit, as {concurrency} Lambdas "
-        "would together.",
+        f"As 3, {runs[0]['n']} settlements per run, the SQS poller restarted with the given number of worker",
+        "containers (each a process of its own, as a Lambda is). The vendor client allows each of them 600/min",
+        "per endpoint / LB_WORKER_CONCURRENCY, so together they stay within eAccounting's limit.",
     ]))
     body = [[r["worker_threads"], r["rate_share_divisor"], f"{r['client_rate_cap_per_endpoint_per_s']:g}",
              r["n"], f"{r['booking']['seconds']:.1f}", f"{r['booking']['settlements_per_s']:.2f}",

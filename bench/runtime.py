@@ -7,7 +7,6 @@ browser + account setup), ingests over the local API Gateway, fires the schedule
 """
 from __future__ import annotations
 
-import os
 import time
 from datetime import date, timedelta
 
@@ -37,7 +36,7 @@ class Runtime:
     def __init__(self, worker_concurrency: int = 4):
         self.stack = DevStack(StackOptions(worker_concurrency=worker_concurrency))
         self.concurrency = worker_concurrency
-        self.rate_share_divisor = 1  # DevStack gives its one process the whole vendor limit
+        self.rate_share_divisor = worker_concurrency  # each worker container takes limit / concurrency
         self._series = 0
 
     def __enter__(self) -> "Runtime":
@@ -53,25 +52,22 @@ class Runtime:
         self.stack.simulator.config.latency_ms = ms
 
     def set_concurrency(self, pollers: int, rate_share_divisor: int | None = None) -> None:
-        """Restart the SQS poller with ``pollers`` worker threads.
+        """Restart the SQS poller with ``pollers`` worker containers.
 
-        LB_WORKER_CONCURRENCY (the Lambda MaximumConcurrency) also sizes each process's share of
-        the vendor rate limit: 600/min per endpoint / LB_WORKER_CONCURRENCY. In Lambda every worker
-        is its own process; in the local runtime all worker threads share one process and so one
-        token bucket. ``rate_share_divisor`` sets the divisor independently of the thread count.
-        The pooled vendor client freezes the share when built, so it is dropped here and rebuilt
-        on next use (a private dict of the connector module: bench-only knowledge).
+        LB_WORKER_CONCURRENCY (the Lambda MaximumConcurrency) sizes each worker's share of the
+        vendor rate limit: 600/min per endpoint / LB_WORKER_CONCURRENCY. Every local worker is a
+        container process of its own, as in Lambda; ``rate_share_divisor`` sets the divisor
+        independently of the container count. The worker containers are replaced, so the new
+        setting applies from the next invocation (like a configuration update in Lambda).
         """
-        from ledgerbridge.connectors.visma_eaccounting import connector
-        from ledgerbridge.settings import reset_settings
+        from devstack.drivers import WORKER
 
         divisor = rate_share_divisor or pollers
         stack = self.stack
         old = stack.poller
         old.stop()
-        os.environ["LB_WORKER_CONCURRENCY"] = stack.env["LB_WORKER_CONCURRENCY"] = str(divisor)
-        reset_settings()
-        connector._http_by_url.clear()
+        stack.env["LB_WORKER_CONCURRENCY"] = str(divisor)
+        stack.containers.retire(WORKER, limit=pollers, env={"LB_WORKER_CONCURRENCY": str(divisor)})
         stack.poller = SqsPoller(stack.sqs, old.queue_url, old.queue_arn, REGION, concurrency=pollers)
         stack.poller.start()
         self.concurrency, self.rate_share_divisor = pollers, divisor

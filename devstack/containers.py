@@ -97,6 +97,7 @@ class ContainerPool:
         self._idle: dict[str, list[Container]] = {}
         self._count: dict[str, int] = {}
         self._all: list[Container] = []
+        self._retired: set[Container] = set()
         self._cond = threading.Condition()
         self._closed = False
         self.cold_starts = 0
@@ -131,8 +132,8 @@ class ContainerPool:
 
     def _release(self, container: Container) -> None:
         with self._cond:
-            if container.alive and not self._closed:
-                self._idle[container.logical_id].append(container)
+            if container.alive and not self._closed and container not in self._retired:
+                self._idle.setdefault(container.logical_id, []).append(container)
             else:
                 self._count[container.logical_id] -= 1
                 container.close()
@@ -144,6 +145,22 @@ class ContainerPool:
             return container.invoke(event, timeout_seconds)
         finally:
             self._release(container)
+
+    def retire(self, logical_id: str, *, limit: int | None = None, env: dict[str, str] | None = None) -> None:
+        """New settings for a function: its idle containers stop, busy ones stop when released,
+        and the next invocation starts a container with ``env`` (as a Lambda configuration
+        update does); ``limit`` is its new concurrency."""
+        with self._cond:
+            if env:
+                self.env.update(env)
+            if limit is not None:
+                self.limits[logical_id] = limit
+            idle = self._idle.pop(logical_id, [])
+            self._count[logical_id] = self._count.get(logical_id, 0) - len(idle)
+            self._retired.update(c for c in self._all if c.logical_id == logical_id)
+            self._cond.notify_all()
+        for container in idle:
+            container.close()
 
     def warm(self, logical_ids: list[str]) -> None:
         """Start one container per function in the background (cold starts before the first call)."""

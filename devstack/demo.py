@@ -80,6 +80,9 @@ def run_demo(stack: DevStack) -> None:
     bad = api.post(f"/connections/{connection_id}/settlements", json=broken)
     print(f"bad totals       -> {bad.status_code}: {bad.json()['message'][:160]}")
     expect(bad.status_code == 422, "unbalanced totals are refused")
+    too_old = api.post(f"/connections/{connection_id}/settlements", json=samples.settlement(today - timedelta(days=40), 9))
+    expect(too_old.status_code == 201 and "from-date" in (too_old.json()["reason"] or ""), "a reason for the old one")
+    print(f"before from-date -> {too_old.status_code}, stays waiting: {too_old.json()['reason']}")
     unmapped = samples.settlement(week[-1], 3, extra_category="Gavekort solgt")
     expect(api.post(f"/connections/{connection_id}/settlements", json=unmapped).status_code == 201, "unmapped ingest")
 

@@ -7,6 +7,7 @@ the failed ones for SQS to redeliver (or dead-letter) after their visibility tim
 from __future__ import annotations
 
 import hashlib
+import random
 import threading
 import time
 from typing import Any
@@ -17,13 +18,30 @@ WORKER = "TransferWorkerFunction"
 SCHEDULER = "SchedulerFunction"
 
 
+def sqs_batch_size(function: str = WORKER) -> int:
+    """The BatchSize of the function's SQS event source in template.yaml (Lambda's default: 10)."""
+    from . import template
+
+    for event in (template.functions()[function]["Properties"].get("Events") or {}).values():
+        if event["Type"] == "SQS":
+            return int(event["Properties"].get("BatchSize", 10))
+    return 10
+
+
 class SqsPoller:
-    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, region: str, concurrency: int = 2):
+    """``redeliver_rate``: the chance that a message whose invocation succeeded is delivered again
+    anyway (SQS delivers at least once; chaos runs turn this up)."""
+
+    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, region: str, concurrency: int = 2,
+                 redeliver_rate: float = 0.0):
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
         self.region = region
         self.concurrency = concurrency
+        self.batch_size = sqs_batch_size()
+        self.redeliver_rate = redeliver_rate
+        self.redelivered = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._busy = 0
@@ -56,7 +74,7 @@ class SqsPoller:
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         response = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
+            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_seconds,
             AttributeNames=["All"], MessageAttributeNames=["All"],
         )
         messages = response.get("Messages", [])
@@ -71,6 +89,13 @@ class SqsPoller:
             self.batches += 1
             self.failures += len(failed)
             done = [m for m in messages if m["MessageId"] not in failed]
+            if self.redeliver_rate:
+                again = [m for m in done if random.random() < self.redeliver_rate]
+                for m in again:  # delivered once more, as at-least-once delivery may
+                    self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"],
+                                                       VisibilityTimeout=0)
+                self.redelivered += len(again)
+                done = [m for m in done if m not in again]
             for start in range(0, len(done), 10):
                 self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])

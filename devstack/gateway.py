@@ -47,6 +47,24 @@ def routes() -> list[Route]:
     return found
 
 
+def binary_media_types() -> list[str]:
+    """The API's binaryMediaTypes (SAM: BinaryMediaTypes, "~1" standing for "/")."""
+    api = template.resources("AWS::Serverless::Api")["Api"]["Properties"]
+    return [str(t).replace("~1", "/").lower() for t in api.get("BinaryMediaTypes") or []]
+
+
+def _matches_media_type(content_type: str, patterns: list[str]) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    if not media or not patterns:
+        return False
+    kind, _, subtype = media.partition("/")
+    for pattern in patterns:
+        p_kind, _, p_subtype = pattern.partition("/")
+        if p_kind in ("*", kind) and p_subtype in ("*", subtype):
+            return True
+    return False
+
+
 class _Quiet(WSGIRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -56,11 +74,12 @@ class LocalGateway:
     def __init__(self, stage: str = "local"):
         self.stage = stage
         self.routes = routes()
+        self.binary_media_types = binary_media_types()
         self._server: BaseWSGIServer | None = None
         self.base_url = ""
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = make_server(host, port, self._wsgi, threaded=True, request_handler=_Quiet)
+        self._server = make_server(host, port, self, threaded=True, request_handler=_Quiet)
         self.base_url = f"http://{host}:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
                          name="local-gateway").start()
@@ -72,8 +91,27 @@ class LocalGateway:
             self._server.server_close()
             self._server = None
 
-    def _wsgi(self, environ: dict, start_response: Any) -> Any:
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        """The gateway as a WSGI application (what ``start`` serves; tests can call it in process)."""
         return self.dispatch(Request(environ))(environ, start_response)
+
+    def integration_body(self, raw: bytes, content_type: str) -> tuple[str | None, bool]:
+        """The request body as a REST API's Lambda proxy integration hands it to the function.
+
+        Only a Content-Type matching the API's binaryMediaTypes travels as raw bytes, i.e.
+        base64 with isBase64Encoded=true. Every other body -- whatever its Content-Type, and that
+        is all of them while template.yaml sets no BinaryMediaTypes -- is a text payload, passed
+        as a UTF-8 string with isBase64Encoded=false. Bytes that are not UTF-8 do not survive
+        that: they arrive as U+FFFD replacement characters (the "corrupted binary upload" anyone
+        who forgot binaryMediaTypes has met). Decoding with errors="replace" reproduces exactly
+        that, so the handlers see locally what they would see deployed, instead of the gateway
+        failing on its own.
+        """
+        if not raw:
+            return None, False
+        if _matches_media_type(content_type, self.binary_media_types):
+            return base64.b64encode(raw).decode("ascii"), True
+        return raw.decode("utf-8", errors="replace"), False
 
     def dispatch(self, request: Request) -> Response:
         path = request.path
@@ -104,9 +142,7 @@ class LocalGateway:
             if policy["policyDocument"]["Statement"][0]["Effect"] != "Allow":
                 return _json(403, '{"message":"User is not authorized to access this resource"}')
             authorizer_context = {**policy.get("context", {}), "principalId": policy["principalId"]}
-        body = request.get_data()
-        content_type = request.headers.get("Content-Type", "")
-        is_text = not body or content_type.startswith(("application/json", "text/", "application/x-www-form"))
+        body, is_base64 = self.integration_body(request.get_data(), request.headers.get("Content-Type", ""))
         event = {
             "resource": route.resource, "path": path, "httpMethod": route.method,
             "headers": headers, "multiValueHeaders": {k: request.headers.getlist(k) for k in request.headers.keys()},
@@ -119,8 +155,8 @@ class LocalGateway:
                 "identity": {"sourceIp": request.remote_addr or "127.0.0.1"},
                 "authorizer": authorizer_context,
             },
-            "body": (body.decode() if is_text else base64.b64encode(body).decode()) if body else None,
-            "isBase64Encoded": not is_text,
+            "body": body,
+            "isBase64Encoded": is_base64,
         }
         try:
             result = lambdas.invoke(route.function, event)

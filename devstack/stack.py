@@ -49,6 +49,10 @@ class StackOptions:
     max_delivery_attempts: int = 8
     backoff_base_seconds: int = 1
     vendor_timeout_seconds: float = 5.0
+    # After an unanswered voucher post, how long before it is looked for at the vendor.
+    submit_settle_seconds: int = 120
+    # Chance that SQS delivers a message again after it was processed (at-least-once).
+    redeliver_rate: float = 0.0
     log_level: str = "WARNING"
 
 
@@ -84,6 +88,8 @@ class DevStack:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self.moto.start()
         moto_url = f"http://127.0.0.1:{moto_port}"
+        # moto's state lives in this process, not in the server: a second stack here starts empty.
+        httpx.post(f"{moto_url}/moto-api/reset", timeout=30).raise_for_status()
 
         self.simulator = VismaSimulator(SimulatorConfig(latency_ms=opts.simulator_latency_ms))
         sim_url = self.simulator.start(port=opts.simulator_port)
@@ -113,6 +119,7 @@ class DevStack:
             "LB_BACKOFF_BASE_SECONDS": str(opts.backoff_base_seconds),
             "LB_BACKOFF_MAX_SECONDS": "30",
             "LB_VENDOR_TIMEOUT_SECONDS": str(opts.vendor_timeout_seconds),
+            "LB_SUBMIT_SETTLE_SECONDS": str(opts.submit_settle_seconds),
             "POWERTOOLS_SERVICE_NAME": "ledgerbridge", "POWERTOOLS_METRICS_NAMESPACE": "Ledgerbridge",
             "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1",
             "POWERTOOLS_LOG_LEVEL": opts.log_level, "POWERTOOLS_DEV": "0",
@@ -144,7 +151,7 @@ class DevStack:
         self.containers.warm(["AuthorizerFunction", "ManagementApiFunction", "IngestFunction", WORKER])
         self.gateway.start(port=gateway_port)
         self.poller = SqsPoller(self.sqs, resource_env["LB_TRANSFER_QUEUE_URL"], queue_arn, REGION,
-                                concurrency=opts.worker_concurrency)
+                                concurrency=opts.worker_concurrency, redeliver_rate=opts.redeliver_rate)
         self.poller.start()
         self.schedule = Schedule(opts.schedule_interval)
         self.schedule.start()
@@ -227,6 +234,7 @@ class DevStack:
         deadline = time.monotonic() + timeout
         queue_url = self.env["LB_TRANSFER_QUEUE_URL"]
         quiet_since = None
+        pause = 0.05
         while time.monotonic() < deadline:
             attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
                 "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
@@ -238,5 +246,8 @@ class DevStack:
                     return
             else:
                 quiet_since = None
-            time.sleep(0.05)
+            time.sleep(pause)
+            # moto counts a queue's messages by scanning them all: a long drain asks less often,
+            # so it does not starve the workers of the one process moto runs in.
+            pause = min(pause * 1.2, 0.5)
         raise TimeoutError(f"the transfer queue did not drain in time: {attrs}, poller busy: {self.poller.busy}")

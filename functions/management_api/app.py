@@ -14,7 +14,9 @@ metrics = Metrics()
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: request bodies carry integration
 # users' passwords (PUT /connections/{id}/credential).
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@tracer.capture_lambda_handler
+# capture_response=False: responses carry one-time connect links (connect_url), which do not
+# belong in trace metadata.
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from ..errors import CredentialRejected, LedgerbridgeError, PermanentVendorError, Unauthorized, VendorError
 from ..repositories.leases import LeaseBusy
@@ -14,18 +17,128 @@ from ..repositories.leases import LeaseBusy
 logger = Logger(child=True)
 
 
+# Our bodies nest three or four levels (a settlement's sales lines); far deeper is not a request.
+MAX_JSON_DEPTH = 32
+# What API Gateway puts in place of bytes that are not UTF-8 (a REST API without binaryMediaTypes
+# hands every body to the function as a UTF-8 string).
+_REPLACEMENT = "\ufffd"
+JSON_MEDIA_TYPES = ("application/json",)
+
+
+# Ids in paths (connections, companies, documents and runs) are far shorter. A longer one is
+# refused before it reaches DynamoDB, which refuses key values past 1,024 bytes with an error.
+MAX_PATH_ID = 128
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_PATH_ID)]
+
+
 def exact_json_body(text: str) -> dict:
-    # Numbers in request bodies become Decimal, never float: money stays exact from the door.
+    """Parse a request body. Numbers become Decimal, never float: money stays exact from the door.
+
+    Anything that is not a JSON document we can work with raises JSONDecodeError (answered 400,
+    "malformed JSON: <why>"): text that was not UTF-8, nesting past MAX_JSON_DEPTH, numbers past
+    Python's digit limit."""
+    bad_byte = text.find(_REPLACEMENT)
+    if bad_byte >= 0:
+        raise json.JSONDecodeError("the body is not UTF-8 text; send JSON encoded as UTF-8", text, bad_byte)
     try:
-        return json.loads(text, parse_float=Decimal)
+        document = json.loads(text, parse_float=Decimal, parse_constant=_not_a_number)
     except json.JSONDecodeError:
         raise
-    except ValueError as exc:  # e.g. an integer past Python's digit limit: still malformed input
+    except RecursionError as exc:
+        raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", text, 0) from exc
+    except _NotJson as exc:
         raise json.JSONDecodeError(str(exc), text, 0) from exc
+    except ValueError as exc:  # an integer past Python's digit limit: still malformed input
+        raise json.JSONDecodeError("a number has too many digits", text, 0) from exc
+    problem = _unusable(document)
+    if problem:
+        raise json.JSONDecodeError(problem, text, 0)
+    return document
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _not_a_number(name: str) -> object:
+    # Python's json reads NaN and Infinity; JSON has no such numbers.
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def _unusable(document: object) -> str | None:
+    """Why a parsed document cannot be used, or None. Iterative: no recursion on hostile input.
+
+    Containers nesting past MAX_JSON_DEPTH, and strings with an unpaired surrogate escape
+    ("\\ud800" is valid JSON syntax but no text: it cannot be stored or sent anywhere as UTF-8)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not _is_unicode_text(value):
+                return "a string holds an unpaired surrogate escape (\\ud800-\\udfff); send valid Unicode text"
+            continue
+        if isinstance(value, dict):
+            children = [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return f"nested deeper than {MAX_JSON_DEPTH} levels"
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, str)))
+    return None
+
+
+def _is_unicode_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """application/json, application/<anything>+json, or no Content-Type at all (read as JSON)."""
+    media = media_type(content_type)
+    return not media or media in JSON_MEDIA_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+class JsonRequestValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, for APIs whose bodies are JSON and nothing else.
+
+    Powertools parses a body by its Content-Type; a multipart body without a boundary (or one
+    that is not Latin-1) raises a bare ValueError from there, an HTTP 500. Our operations take
+    JSON only, so any other declared type is refused with 415 before anything parses it, and a
+    base64 body (API Gateway with binaryMediaTypes) that is not UTF-8 is malformed input (400).
+    """
+
+    def _get_body(self, app):  # Powertools calls it for operations that take a body
+        event = app.current_event
+        content_type = event.headers.get("content-type", "")
+        if not is_json_media_type(content_type):
+            shown = media_type(content_type)[:80] or content_type[:80]
+            raise RequestUnsupportedContentType("Unsupported content type", errors=[{
+                "type": "unsupported_content_type", "loc": ("body",),
+                "msg": f"the body must be JSON (Content-Type: application/json), not {shown}",
+                "input": {}, "ctx": {}}])
+        if event.is_base64_encoded:
+            try:
+                event.decoded_body  # noqa: B018 - cached by Powertools; decoding is the check
+            except ValueError as exc:  # invalid base64 (binascii.Error) or not UTF-8 (UnicodeDecodeError)
+                raise RequestValidationError([{
+                    "type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error", "input": {},
+                    "ctx": {"error": "the body is not UTF-8 text; send JSON encoded as UTF-8"}}]) from exc
+        return self._parse_json_data(app)  # whatever the case or +json suffix of the declared type
 
 
 def new_resolver() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=exact_json_body)
+    # Powertools builds its validation middleware here and uses whatever this attribute holds.
+    app._request_validation_middleware = JsonRequestValidation()
 
     @app.exception_handler(LedgerbridgeError)
     def _domain_error(exc: LedgerbridgeError) -> Response:
@@ -34,6 +147,10 @@ def new_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def _invalid_request(exc: RequestValidationError) -> Response:
         return validation_response(exc)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_type(exc: RequestUnsupportedContentType) -> Response:
+        return unsupported_type_response(exc)
 
     @app.exception_handler(VendorError)
     def _vendor_error(exc: VendorError) -> Response:
@@ -45,6 +162,14 @@ def new_resolver() -> APIGatewayRestResolver:
                                            "reading a company); try again shortly")
 
     return app
+
+
+def unsupported_type_message(exc: RequestUnsupportedContentType) -> str:
+    return next((e.get("msg") for e in exc.errors() if e.get("msg")), "the body must be JSON")
+
+
+def unsupported_type_response(exc: RequestUnsupportedContentType) -> Response:
+    return error_response(415, "unsupported_media_type", unsupported_type_message(exc))
 
 
 def error_response(status: int, code: str, message: str, details: list | None = None,
@@ -76,7 +201,14 @@ def describe_validation(exc: RequestValidationError) -> list[dict]:
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
         if error.get("type") == "json_invalid":
-            details.append({"field": "(body)", "message": "malformed JSON", "type": "json_invalid"})
+            # The decoder's own reason ("Expecting ',' delimiter", "nested deeper than 32 levels"):
+            # it never quotes the input.
+            reason = str((error.get("ctx") or {}).get("error") or "")
+            position = next((part for part in error.get("loc", ()) if isinstance(part, int)), None)
+            if reason and position:
+                reason += f" (at character {position})"
+            details.append({"field": "(body)", "message": f"malformed JSON: {reason}" if reason else "malformed JSON",
+                            "type": "json_invalid"})
             continue
         details.append({"field": ".".join(loc) or "(document)", "message": message})
     return details

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from ..models.companies import BalanceRefreshRequest, CompanyView, LedgerPage, ReconciliationSetup
 from ..services import companies, runs
-from .common import tenant_of
+from .common import PathId, tenant_of
 
 router = Router()
 
@@ -25,43 +25,43 @@ def _accepted(run_id: str) -> Response[RunStarted]:
 
 
 @router.post("/connections/<connection_id>/companies/import")
-def import_companies(connection_id: str) -> Response[RunStarted]:
+def import_companies(connection_id: PathId) -> Response[RunStarted]:
     return _accepted(runs.start_import(tenant_of(router), connection_id))
 
 
 @router.get("/connections/<connection_id>/companies")
-def list_companies(connection_id: str) -> list[CompanyView]:
+def list_companies(connection_id: PathId) -> list[CompanyView]:
     return [CompanyView.of(c) for c in companies.list_all(tenant_of(router), connection_id)]
 
 
 @router.get("/connections/<connection_id>/companies/<company_id>")
-def get_company(connection_id: str, company_id: str) -> CompanyView:
+def get_company(connection_id: PathId, company_id: PathId) -> CompanyView:
     return CompanyView.of(companies.get(tenant_of(router), connection_id, company_id))
 
 
 @router.put("/connections/<connection_id>/companies/<company_id>/reconciliation")
-def set_up_company(connection_id: str, company_id: str,
+def set_up_company(connection_id: PathId, company_id: PathId,
                    setup: Annotated[ReconciliationSetup, Body()]) -> CompanyView:
     return CompanyView.of(companies.set_up(tenant_of(router), connection_id, company_id, setup))
 
 
 @router.post("/connections/<connection_id>/companies/<company_id>/refresh")
-def refresh_company(connection_id: str, company_id: str,
+def refresh_company(connection_id: PathId, company_id: PathId,
                     request: Annotated[BalanceRefreshRequest, Body()]) -> Response[RunStarted]:
     return _accepted(runs.start_refresh(tenant_of(router), connection_id, company_ids=[company_id],
                                         as_of=request.as_of, period_from=request.period_from))
 
 
 @router.post("/connections/<connection_id>/balance-refresh")
-def refresh_all(connection_id: str, request: Annotated[BalanceRefreshRequest, Body()]) -> Response[RunStarted]:
+def refresh_all(connection_id: PathId, request: Annotated[BalanceRefreshRequest, Body()]) -> Response[RunStarted]:
     return _accepted(runs.start_refresh(tenant_of(router), connection_id, as_of=request.as_of,
                                         period_from=request.period_from))
 
 
 @router.get("/connections/<connection_id>/companies/<company_id>/ledger")
 def ledger(
-    connection_id: str,
-    company_id: str,
+    connection_id: PathId,
+    company_id: PathId,
     account: Annotated[str, Query(pattern=r"^[0-9]{1,6}$")],
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

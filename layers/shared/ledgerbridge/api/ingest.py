@@ -1,13 +1,12 @@
 """The ingest API: a POS back office pushes daily settlements (with the Z-report PDF)."""
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Annotated
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from ..errors import LedgerbridgeError
@@ -17,7 +16,18 @@ from ..models.settlement import Settlement
 from ..repositories import connections as connection_store
 from ..repositories import documents
 from ..services.ingest import ingest_settlement
-from .common import describe_validation, error_response, new_resolver, status_for, tenant_of
+from .common import (
+    MAX_PATH_ID,
+    PathId,
+    describe_validation,
+    error_response,
+    exact_json_body,
+    new_resolver,
+    status_for,
+    tenant_of,
+    unsupported_type_message,
+    unsupported_type_response,
+)
 
 logger = Logger(child=True)
 app = new_resolver()
@@ -25,7 +35,7 @@ app = new_resolver()
 
 @app.post("/connections/<connection_id>/settlements")
 def post_settlement(
-    connection_id: str,
+    connection_id: PathId,
     settlement: Annotated[Settlement, Body()],
     supersede: Annotated[bool, Query()] = False,
 ) -> Response[DocumentView]:
@@ -50,8 +60,18 @@ def _rejected(exc: RequestValidationError) -> Response:
     return error_response(status_for(details), "validation_failed", message, details)
 
 
+@app.exception_handler(RequestUnsupportedContentType)
+def _not_json(exc: RequestUnsupportedContentType) -> Response:
+    connection_id = (app.current_event.path_parameters or {}).get("connection_id")
+    if connection_id:
+        _log_rejection(connection_id, f"invalid settlement: {unsupported_type_message(exc)}")
+    return unsupported_type_response(exc)
+
+
 def _log_rejection(connection_id: str, message: str) -> None:
     """Refused input still leaves a line in the export log, so the shop can see what bounced."""
+    if not 0 < len(connection_id) <= MAX_PATH_ID:
+        return  # no such connection (and no key DynamoDB would take)
     try:
         tenant_id = tenant_of(app)
         connection_store.get(tenant_id, connection_id)
@@ -66,8 +86,8 @@ def _log_rejection(connection_id: str, message: str) -> None:
 def _peek(body: str | None) -> tuple[str | None, date | None]:
     """Best-effort document id and date out of a body that failed validation."""
     try:
-        data = json.loads(body or "")
-    except ValueError:
+        data = exact_json_body(body or "")
+    except ValueError:  # malformed, not UTF-8, too deep: nothing to peek at
         return None, None
     if not isinstance(data, dict):
         return None, None

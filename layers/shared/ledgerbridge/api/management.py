@@ -7,18 +7,25 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from ..connectors.base import Catalog
+from ..errors import NotFound, ValidationFailed
+from ..models.common import EARLIEST_DATE, LATEST_FILTER_DATE
 from ..models.connection import AccountSetup, ConnectionCreate, ConnectionView, CredentialCreate, TransferSchedule
 from ..models.documents import DocumentState, DocumentView
 from ..repositories import documents as document_store
 from ..services import connections, oauth, transfers
-from .common import new_resolver, tenant_of
+from .common import PathId, new_resolver, tenant_of
 from .companies import router as companies_router
 
 app = new_resolver()
 app.include_router(companies_router)
+
+# Date filters in query strings: plain dates, from 2000-01-01 (before any business date) on.
+DATE_FILTER = dict(ge=EARLIEST_DATE, le=LATEST_FILTER_DATE,
+                   description=f"a date from {EARLIEST_DATE.isoformat()} to {LATEST_FILTER_DATE.isoformat()}")
 
 
 class ConnectStarted(BaseModel):
@@ -42,99 +49,107 @@ def create_connection(request: Annotated[ConnectionCreate, Body()]) -> Response[
 
 
 @app.get("/connections/<connection_id>")
-def get_connection(connection_id: str) -> ConnectionView:
+def get_connection(connection_id: PathId) -> ConnectionView:
     return ConnectionView.of(connections.get(tenant_of(app), connection_id))
 
 
 @app.delete("/connections/<connection_id>")
-def delete_connection(connection_id: str) -> Response[str]:
+def delete_connection(connection_id: PathId) -> Response[str]:
     connections.delete(tenant_of(app), connection_id)
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
 @app.put("/connections/<connection_id>/schedule")
-def put_schedule(connection_id: str, schedule: Annotated[TransferSchedule, Body()]) -> ConnectionView:
+def put_schedule(connection_id: PathId, schedule: Annotated[TransferSchedule, Body()]) -> ConnectionView:
     return ConnectionView.of(connections.update_schedule(tenant_of(app), connection_id, schedule))
 
 
 @app.post("/connections/<connection_id>/connect")
-def connect(connection_id: str) -> ConnectStarted:
+def connect(connection_id: PathId) -> ConnectStarted:
     return ConnectStarted(connect_url=oauth.start(tenant_of(app), connection_id))
 
 
 @app.post("/connections/<connection_id>/check")
-def check(connection_id: str) -> dict:
+def check(connection_id: PathId) -> dict:
     return connections.check(tenant_of(app), connection_id)
 
 
 @app.put("/connections/<connection_id>/credential")
-def put_credential(connection_id: str, credential: Annotated[CredentialCreate, Body()]) -> dict:
+def put_credential(connection_id: PathId, credential: Annotated[CredentialCreate, Body()]) -> dict:
     """Store an integration user (vendors without OAuth, e.g. 24SevenOffice) and test it at once."""
     return connections.store_credential(tenant_of(app), connection_id, credential)
 
 
 @app.put("/connections/<connection_id>/vendor-settings")
-def put_vendor_settings(connection_id: str, settings: Annotated[dict[str, str], Body()]) -> ConnectionView:
+def put_vendor_settings(connection_id: PathId, settings: Annotated[dict[str, str], Body()]) -> ConnectionView:
     """Pick from the lists "Test integration" offered, e.g. {"transaction_type": "1"}."""
     return ConnectionView.of(connections.update_vendor_settings(tenant_of(app), connection_id, settings))
 
 
 @app.get("/connections/<connection_id>/catalog")
-def catalog(connection_id: str, on_date: Annotated[date | None, Query(alias="date")] = None) -> Catalog:
+def catalog(connection_id: PathId, on_date: Annotated[date | None, Query(alias="date", **DATE_FILTER)] = None) -> Catalog:
     return connections.catalog(tenant_of(app), connection_id, on_date)
 
 
 @app.get("/connections/<connection_id>/account-setup")
-def get_account_setup(connection_id: str) -> AccountSetup | None:
+def get_account_setup(connection_id: PathId) -> AccountSetup | None:
     return connections.get(tenant_of(app), connection_id).account_setup
 
 
 @app.put("/connections/<connection_id>/account-setup")
-def put_account_setup(connection_id: str, setup: Annotated[AccountSetup, Body()]) -> ConnectionView:
+def put_account_setup(connection_id: PathId, setup: Annotated[AccountSetup, Body()]) -> ConnectionView:
     return ConnectionView.of(connections.save_account_setup(tenant_of(app), connection_id, setup))
 
 
 @app.post("/connections/<connection_id>/transfers")
-def transfer_now(connection_id: str) -> Response[dict]:
+def transfer_now(connection_id: PathId) -> Response[dict]:
     result = transfers.transfer_now(tenant_of(app), connection_id)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)
 
 
 @app.get("/connections/<connection_id>/documents")
 def export_log(
-    connection_id: str,
+    connection_id: PathId,
     state: Annotated[DocumentState | None, Query()] = None,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[date | None, Query(alias="from", **DATE_FILTER)] = None,
+    date_to: Annotated[date | None, Query(alias="to", **DATE_FILTER)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> DocumentPage:
+    if date_from and date_to and date_from > date_to:
+        raise ValidationFailed(f"from {date_from.isoformat()} is after to {date_to.isoformat()}; swap them")
     tenant_id = tenant_of(app)
     connections.get(tenant_id, connection_id)  # 404 for another tenant's connection
-    records, next_cursor = document_store.page(tenant_id, connection_id, state=state, date_from=date_from,
-                                               date_to=date_to, limit=limit, cursor=cursor)
+    try:
+        records, next_cursor = document_store.page(tenant_id, connection_id, state=state, date_from=date_from,
+                                                   date_to=date_to, limit=limit, cursor=cursor)
+    except ClientError as exc:
+        # A cursor of the right shape can still hold a start key DynamoDB refuses (an empty key
+        # value, a date outside this query's range): the caller's input, not our failure.
+        if not cursor or exc.response.get("Error", {}).get("Code") != "ValidationException":
+            raise
+        raise ValidationFailed("invalid cursor: pass next_cursor from the previous page unchanged, "
+                               "with the same filters") from exc
     return DocumentPage(documents=[DocumentView.of(r) for r in records], next_cursor=next_cursor)
 
 
 @app.get("/connections/<connection_id>/documents/<document_id>")
-def get_document(connection_id: str, document_id: str) -> DocumentView:
+def get_document(connection_id: PathId, document_id: PathId) -> DocumentView:
     tenant_id = tenant_of(app)
     connections.get(tenant_id, connection_id)
     record = document_store.latest(tenant_id, connection_id, document_id)
     if record is None:
-        from ..errors import NotFound
-
         raise NotFound(f"document {document_id} not found")
     return DocumentView.of(record)
 
 
 @app.post("/connections/<connection_id>/documents/<document_id>/replay")
-def replay(connection_id: str, document_id: str) -> Response[DocumentView]:
+def replay(connection_id: PathId, document_id: PathId) -> Response[DocumentView]:
     record = transfers.replay(tenant_of(app), connection_id, document_id)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=DocumentView.of(record))
 
 
 @app.post("/connections/<connection_id>/replay-failed")
-def replay_failed(connection_id: str) -> Response[dict]:
+def replay_failed(connection_id: PathId) -> Response[dict]:
     result = transfers.replay_failed(tenant_of(app), connection_id)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from .common import utcnow
+from .common import check_date, utcnow
 
 
 class CompanyStatus(StrEnum):
@@ -103,8 +103,16 @@ class CompanyView(BaseModel):
 class BalanceRefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    as_of: date | None = Field(default=None, description="balance date; default: today in the schedule's zone")
-    period_from: date | None = Field(default=None, description="first day of the period; default: as_of's month")
+    as_of: date | None = Field(default=None, description="balance date; default: today in the schedule's zone; "
+                                                         "from 2000-01-01 to tomorrow (UTC)")
+    period_from: date | None = Field(default=None, description="first day of the period; default: as_of's month; "
+                                                               "from 2000-01-01 on")
+
+    @field_validator("as_of", "period_from")
+    @classmethod
+    def _plausible(cls, value: date | None) -> date | None:
+        # Periods are cut at month ends and read up to as_of + 1 day: keep them where dates make sense.
+        return check_date(value)
 
 
 class LedgerEntryView(BaseModel):

@@ -1,14 +1,14 @@
 """Connections (a tenant's link to one accounting system) and their settings."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
-from .common import utcnow
+from .common import check_date, has_two_decimals_at_most, utcnow
 
 
 class Choice(BaseModel):
@@ -36,10 +36,17 @@ class TransferSchedule(BaseModel):
 
     frequency: Frequency = Frequency.DAILY
     lookback_days: int = Field(default=7, ge=0, le=366)
-    from_date: date | None = None
+    from_date: date | None = Field(default=None, description="no business date before it is transferred; "
+                                                        "from 2000-01-01 to a year ahead")
     # Local hour at which a due transfer runs (the POS closes its day before that).
     run_at_hour: int = Field(default=4, ge=0, le=23)
     timezone: str = "Europe/Oslo"
+
+    @field_validator("from_date")
+    @classmethod
+    def _plausible_from_date(cls, value: date | None) -> date | None:
+        # Transfer windows and look-backs are computed from it: keep it where dates make sense.
+        return check_date(value, utcnow().date() + timedelta(days=366), "at most a year ahead")
 
     @field_validator("timezone")
     @classmethod
@@ -48,8 +55,8 @@ class TransferSchedule(BaseModel):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a key the file system refuses
+            raise ValueError(f"unknown time zone {value[:64]!r}; use an IANA name such as Europe/Oslo") from exc
         return value
 
 
@@ -66,11 +73,19 @@ class MappingRow(BaseModel):
     kind: MappingKind
     # sales: the category name; payment: the method; vat: the rate ("25"); rounding: "".
     key: Annotated[str, StringConstraints(max_length=64, strip_whitespace=True)] = ""
-    vat_rate: Decimal | None = Field(default=None, ge=0, le=100, description="sales rows: the VAT rate")
+    vat_rate: Decimal | None = Field(default=None, ge=0, le=100, decimal_places=2,
+                                     description="sales rows: the VAT rate, at most two decimals")
     account: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")]
     vat_code: Annotated[str, StringConstraints(max_length=32)] | None = None
     # Filled in when the setup is validated against the vendor: the vendor's id for vat_code.
     vat_code_id: str | None = None
+
+    @field_validator("vat_rate")
+    @classmethod
+    def _rate_in_cents(cls, rate: Decimal | None) -> Decimal | None:
+        if rate is not None and not has_two_decimals_at_most(rate):
+            raise ValueError("a VAT rate has at most two decimals (e.g. 25 or 25.5)")
+        return rate
 
     @model_validator(mode="after")
     def _shape(self) -> "MappingRow":
@@ -86,8 +101,8 @@ class MappingRow(BaseModel):
                 rate = Decimal(self.key)
             except ArithmeticError:
                 rate = None
-            if rate is None or not rate.is_finite() or not 0 <= rate <= 100:
-                raise ValueError(f"a vat row's key is the VAT rate in percent (e.g. 25), not {self.key!r}")
+            if rate is None or not rate.is_finite() or not 0 <= rate <= 100 or not has_two_decimals_at_most(rate):
+                raise ValueError(f"a vat row's key is the VAT rate in percent (e.g. 25 or 25.5), not {self.key!r}")
         return self
 
     @property
@@ -164,11 +179,44 @@ class ConnectionCreate(BaseModel):
 class CredentialCreate(BaseModel):
     """An integration user (vendors that log in with e-mail and password, e.g. 24SevenOffice)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # hide_input_in_errors: a validation error printed or logged anywhere never shows the password.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     username: Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whitespace=True,
                                                pattern=r"^[^@\s]+@[^@\s]+$")]
     password: SecretStr = Field(min_length=1, max_length=256)
+
+    # The vendor receives both inside an XML (SOAP) envelope: what XML 1.0 cannot carry, or what
+    # no login form would ever have produced, is refused here instead of failing at the vendor.
+    @field_validator("username")
+    @classmethod
+    def _sendable_username(cls, value: str) -> str:
+        problem = unsendable_text(value)
+        if problem:
+            raise ValueError(f"username {problem}; type the e-mail address again")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _sendable_password(cls, value: SecretStr) -> SecretStr:
+        problem = unsendable_text(value.get_secret_value())
+        if problem:  # the message says what is wrong, never the password
+            raise ValueError(f"password {problem}; type or paste it again without it")
+        return value
+
+
+def unsendable_text(value: str) -> str | None:
+    """Why ``value`` cannot be a credential sent to a vendor, or None.
+
+    Control characters (tab, line break, NUL, DEL, C1) are refused, and everything XML 1.0 has no
+    place for (unpaired surrogates, U+FFFE, U+FFFF)."""
+    for char in value:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            return "contains a control character (a line break or tab pasted with it?)"
+        if 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+            return "contains a character that cannot be sent to the accounting system"
+    return None
 
 
 class ConnectionView(BaseModel):

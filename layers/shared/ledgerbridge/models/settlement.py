@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from ..money import ZERO
-from .common import Amount, Identifier
+from .common import Amount, Identifier, check_date, has_two_decimals_at_most
 
 # Base64 adds a third: 4 MiB of PDF is ~5.4 MiB of request, under Lambda's 6 MB payload limit.
 MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024
@@ -32,6 +32,8 @@ class SalesLine(BaseModel):
     @field_validator("vat_rate")
     @classmethod
     def _canonical_rate(cls, rate: Decimal) -> Decimal:
+        if not has_two_decimals_at_most(rate):
+            raise ValueError("vat_rate has at most two decimals (e.g. 25 or 25.5)")
         # "15", "15.00" and 15.0 are one rate: one mapping key, one content hash.
         return Decimal(format(rate.normalize(), "f"))
 
@@ -99,7 +101,8 @@ class Settlement(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     document_id: Identifier
-    business_date: date
+    business_date: date = Field(description="the day the register was closed: from 2000-01-01 to tomorrow "
+                                            "(UTC)")
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "NOK"
     register_id: Annotated[str, StringConstraints(max_length=64)] | None = None
     sales: list[SalesLine] = Field(min_length=1, max_length=500)
@@ -107,6 +110,12 @@ class Settlement(BaseModel):
     cash_rounding: Amount = ZERO
     totals: Totals
     attachment: Attachment | None = None
+
+    @field_validator("business_date")
+    @classmethod
+    def _plausible_day(cls, day: date) -> date:
+        # From 2000-01-01 to tomorrow in UTC: a POS in a time zone ahead of UTC may close "tomorrow".
+        return check_date(day, what="tomorrow in UTC; send the day the register was closed")
 
     @model_validator(mode="after")
     def _totals_add_up(self) -> "Settlement":

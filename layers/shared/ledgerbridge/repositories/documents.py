@@ -130,8 +130,12 @@ def get(tenant_id: str, connection_id: str, document_id: str, version: int) -> D
     return _from_item(item)
 
 
-def in_window(tenant_id: str, connection_id: str, state: DocumentState, start: date, end: date) -> list[DocumentRecord]:
-    items = query_all(
+def in_window(tenant_id: str, connection_id: str, state: DocumentState, start: date, end: date, *,
+              unqueued_at_ms: int | None = None) -> list[DocumentRecord]:
+    """Documents in ``state`` with a business date in [start, end]; with ``unqueued_at_ms`` only
+    those without a job queued at that moment (filtered by DynamoDB: repeated presses of
+    "transfer now" then transfer only the few documents that still need a job)."""
+    kwargs: dict[str, Any] = dict(
         TableName=_table(),
         IndexName="by_state",
         KeyConditionExpression="state_pk = :spk AND date_key BETWEEN :a AND :b",
@@ -139,9 +143,12 @@ def in_window(tenant_id: str, connection_id: str, state: DocumentState, start: d
             ":spk": _state_pk(tenant_id, connection_id, state),
             ":a": start.isoformat(),
             ":b": end.isoformat() + "#\uffff",
+            **({":now_ms": unqueued_at_ms} if unqueued_at_ms is not None else {}),
         }),
     )
-    return [_from_data(i) for i in items]
+    if unqueued_at_ms is not None:
+        kwargs["FilterExpression"] = "attribute_not_exists(queued_until_ms) OR queued_until_ms < :now_ms"
+    return [_from_data(i) for i in query_all(**kwargs)]
 
 
 def page(

@@ -11,7 +11,14 @@ from ..credentials import delete_connection_secret, refresh_lease_id, store_pass
 from ..domain.schedule import next_run_after
 from ..settings import get_settings
 from ..domain.setup_validation import validate_account_setup
-from ..errors import CredentialRejected, NotConnected, ValidationFailed, VendorError
+from ..errors import (
+    CredentialRejected,
+    LedgerbridgeError,
+    NotConnected,
+    PermanentVendorError,
+    ValidationFailed,
+    VendorError,
+)
 from ..models.common import utcnow
 from ..models.connection import (
     AccountSetup,
@@ -152,22 +159,45 @@ def _check_view(result: ConnectionCheck) -> dict:
             "choices": {k: [c.model_dump() for c in v] for k, v in result.choices.items()}}
 
 
+# The reason a connection shows while a freshly stored integration user is tested. Whatever ends
+# the test replaces it (store_credential and check below), so it never stays.
+BEING_TESTED = "the integration user is being tested"
+
+
+def _untested_reason(connection_id: str, exc: BaseException) -> str:
+    """What a user reads when testing an integration user ended in something other than a verdict."""
+    if isinstance(exc, (VendorError, LeaseBusy, LedgerbridgeError)):
+        what = getattr(exc, "message", None) or str(exc)
+        if isinstance(exc, PermanentVendorError):
+            return f"the integration user could not be tested ({what}); store it again"
+        return (f"the integration user is stored but could not be tested yet ({what}); "
+                f"press Test integration (POST /connections/{connection_id}/check)")
+    # An error of ours, not the user's: say what to do, not what went wrong inside.
+    return (f"testing the integration user failed unexpectedly ({type(exc).__name__}); press Test integration "
+            f"(POST /connections/{connection_id}/check), or store the integration user again")
+
+
 def check(tenant_id: str, connection_id: str) -> dict:
     """'Test integration': call the vendor with the stored credential."""
     connection = connection_store.get(tenant_id, connection_id)
     if connection.status == ConnectionStatus.CREATED:
         _require_connected(connection)
-    connector = registry.connector_for(connection)
     try:
-        result = connector.check()
+        result = registry.connector_for(connection).check()
     except CredentialRejected as exc:
         mark_needs_reauth(tenant_id, connection_id, exc.message, connection.credential_version)
         return {"ok": False, "message": exc.message}
+    except Exception as exc:
+        if (connection.status_reason or "").startswith(BEING_TESTED):
+            # Left by a test that never finished: end it with a reason the user can act on.
+            mark_needs_reauth(tenant_id, connection_id, _untested_reason(connection_id, exc),
+                              connection.credential_version)
+        raise
     if result.ok:
         # Passing again after a refusal (password fixed at the vendor) makes the connection usable.
         mark_connected(tenant_id, connection_id, result.company_name, result.currency, result.choices,
                        new_credential=False)
-    elif connection.status == ConnectionStatus.CONNECTED:
+    elif connection.status == ConnectionStatus.CONNECTED or (connection.status_reason or "").startswith(BEING_TESTED):
         mark_needs_reauth(tenant_id, connection_id, result.message, connection.credential_version)
     return _check_view(result)
 
@@ -183,18 +213,20 @@ def store_credential(tenant_id: str, connection_id: str, credential: CredentialC
     with leases.held(refresh_lease_id(tenant_id, connection_id), seconds=30,
                      wait=get_settings().token_lease_wait_seconds):
         store_password(tenant_id, connection_id, credential.username, credential.password.get_secret_value())
-    mark_needs_reauth(tenant_id, connection_id, "the integration user is being tested", new_credential=True)
+    # Should this invocation die mid-test (a Lambda timeout), the reason still says what to do.
+    mark_needs_reauth(tenant_id, connection_id, f"{BEING_TESTED} (if this does not change within a minute, press "
+                      f"Test integration: POST /connections/{connection_id}/check)", new_credential=True)
     connection = connection_store.get(tenant_id, connection_id)
     try:
         result = registry.connector_for(connection).check()
     except CredentialRejected as exc:
         mark_needs_reauth(tenant_id, connection_id, exc.message, connection.credential_version)
         return {"ok": False, "message": exc.message}
-    except (VendorError, LeaseBusy) as exc:
-        # Stored but not yet proven (vendor down, logins throttled): say so, and how to finish.
-        reason = (f"the integration user is stored but could not be tested yet "
-                  f"({getattr(exc, 'message', str(exc))}); press Test integration (POST /check)")
-        mark_needs_reauth(tenant_id, connection_id, reason, connection.credential_version)
+    except Exception as exc:
+        # Stored but not proven (vendor down, logins throttled, a fault of ours): whatever it was,
+        # the connection ends with a reason and what to do next, never "being tested".
+        mark_needs_reauth(tenant_id, connection_id, _untested_reason(connection_id, exc),
+                          connection.credential_version)
         raise
     if result.ok:
         mark_connected(tenant_id, connection_id, result.company_name, result.currency, result.choices,

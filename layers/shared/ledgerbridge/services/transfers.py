@@ -62,18 +62,17 @@ def enqueue_documents(records: list[DocumentRecord], trigger: str, now: datetime
     return len(marked)
 
 
-def _due_in(connection: Connection, window: Window | None, now: datetime) -> tuple[list[DocumentRecord], int]:
-    """Documents of the window that need a job — waiting ones without a job queued, and booking
-    ones whose worker is provably gone (its lease ran out) — and how many have a job queued."""
+def _due_in(connection: Connection, window: Window | None, now: datetime) -> list[DocumentRecord]:
+    """Documents of the window that need a job: waiting ones without a job queued, and booking
+    ones whose worker is provably gone (its lease ran out)."""
     if window is None:
-        return [], 0
+        return []
     args = (connection.tenant_id, connection.connection_id)
     now_ms = int(now.timestamp() * 1000)
-    candidates = documents.in_window(*args, DocumentState.WAITING, window.start, window.end) + [
-        r for r in documents.in_window(*args, DocumentState.BOOKING, window.start, window.end)
-        if not r.lease_alive(now_ms)]
-    due = [r for r in candidates if not r.queued(now_ms)]
-    return due, len(candidates) - len(due)
+    waiting = documents.in_window(*args, DocumentState.WAITING, window.start, window.end, unqueued_at_ms=now_ms)
+    orphaned = [r for r in documents.in_window(*args, DocumentState.BOOKING, window.start, window.end,
+                                               unqueued_at_ms=now_ms) if not r.lease_alive(now_ms)]
+    return waiting + orphaned
 
 
 def _explain_left_behind(connection: Connection, window: Window | None, now: datetime) -> int:
@@ -114,7 +113,7 @@ def run_due(now: datetime | None = None) -> dict:
         summary["connections"] += 1
         if connection.status == ConnectionStatus.CONNECTED and connection.account_setup is not None:
             window = scheduled_window(connection.schedule, due_at)
-            summary["jobs"] += enqueue_documents(_due_in(connection, window, now)[0], "schedule", now)
+            summary["jobs"] += enqueue_documents(_due_in(connection, window, now), "schedule", now)
             _explain_left_behind(connection, window, now)
         if connection.status == ConnectionStatus.CONNECTED and connection.reconciles:
             from . import runs  # deferred: only reconciling connections need it
@@ -146,9 +145,8 @@ def transfer_now(tenant_id: str, connection_id: str, now: datetime | None = None
     _require_bookable(connection)
     now = now or utcnow()
     window = manual_window(connection.schedule, now)
-    due, queued = _due_in(connection, window, now)
-    count = enqueue_documents(due, "manual", now)
-    result: dict = {"enqueued": count, "already_queued": queued + len(due) - count,
+    count = enqueue_documents(_due_in(connection, window, now), "manual", now)
+    result: dict = {"enqueued": count,
                     "window": None if window is None else {"from": window.start.isoformat(),
                                                            "to": window.end.isoformat()}}
     from_date = connection.schedule.from_date

@@ -36,7 +36,7 @@ from ..base import (
     LedgerSink,
     VendorCompany,
 )
-from .soap import NoIdentitySelected, SessionExpired, SoapClient, soap_client
+from .soap import NoIdentitySelected, SessionExpired, SoapClient, UnsendableValue, soap_client
 
 ZERO = Decimal("0")
 # GetTransactions has no paging. Its answer is parsed as it arrives and handed on in chunks of
@@ -81,8 +81,14 @@ class TwentyFourSevenConnector:
 
     # --- session -------------------------------------------------------------------------------
     def _login(self, username: str, password: str) -> str:
-        session = self.soap.call("auth", "Login", credential={
-            "ApplicationId": self.application_id, "Username": username, "Password": password})
+        try:
+            session = self.soap.call("auth", "Login", credential={
+                "ApplicationId": self.application_id, "Username": username, "Password": password})
+        except UnsendableValue as exc:
+            # Stored before the API refused such values at the door: 24SevenOffice can never accept it.
+            raise CredentialRejected("the stored e-mail or password contains a character 24SevenOffice cannot "
+                                     "receive (a control character, e.g. a line break pasted with it); "
+                                     "store the integration user again") from exc
         if not session:
             raise CredentialRejected("24SevenOffice refused the integration user's e-mail or password; "
                                      "store the current password")

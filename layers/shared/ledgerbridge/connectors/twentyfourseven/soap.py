@@ -50,6 +50,11 @@ class SessionExpired(TransientVendorError):
     """The vendor no longer knows our session: log in again (once) and repeat the call."""
 
 
+class UnsendableValue(PermanentVendorError):
+    """A value cannot be written into an XML envelope (a control character, an unpaired
+    surrogate): nothing was sent, and sending it again cannot help."""
+
+
 class NoIdentitySelected(PermanentVendorError):
     """The session has no (usable) current identity: inside a company's unit of work, where the
     identity was just selected under the session lease, that means access to the client was
@@ -134,6 +139,11 @@ class SoapClient:
             envelope = client.create_message(client.create_service(spec.binding, spec.path), operation, **arguments)
         except (TypeError, ZeepError) as exc:  # our own mistake: fail loudly, never retry
             raise PermanentVendorError(f"24SevenOffice {operation}: could not build the request ({exc})") from exc
+        except ValueError as exc:
+            # lxml refuses text XML 1.0 cannot carry ("All strings must be XML compatible"). The
+            # value may be a password: the message names the operation, never the value.
+            raise UnsendableValue(f"24SevenOffice {operation}: a value holds characters that cannot be sent "
+                                  f"in XML (e.g. a control character); nothing was sent") from exc
         from lxml import etree
 
         headers = {"Content-Type": "text/xml; charset=utf-8", "Accept": "text/xml",
