@@ -1,7 +1,8 @@
-"""24SevenOffice SOAP web services simulator (Authenticate, Client, Account, Transaction) for tests and local runs."""
+"""24SevenOffice SOAP web services simulator (Authenticate, Client, Account, Transaction, Attachment, Product) for
+tests and local runs."""
 
 from .config import SimulatorConfig
 from .server import TwentyFourSevenSimulator
-from .state import Fault
+from .state import DraftRefused, Fault
 
-__all__ = ["Fault", "SimulatorConfig", "TwentyFourSevenSimulator"]
+__all__ = ["DraftRefused", "Fault", "SimulatorConfig", "TwentyFourSevenSimulator"]

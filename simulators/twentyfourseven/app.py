@@ -1,12 +1,61 @@
-"""WSGI app of the 24SevenOffice simulator: four ASMX SOAP 1.1 services and /_sim control endpoints.
+"""WSGI app of the 24SevenOffice simulator: six ASMX SOAP 1.1 services and /_sim control endpoints.
 
-Endpoints (paths as on api.24sevenoffice.com, matched case-insensitively like IIS):
+Endpoints (paths as on api.24sevenoffice.com and webservices.24sevenoffice.com, all served from one host,
+matched case-insensitively like IIS):
 
 * ``/authenticate/v001/authenticate.asmx`` - Login, HasSession, GetIdentities, GetIdentity, SetIdentityById
-* ``/Client/V001/ClientService.asmx`` - GetClientInformation
-* ``/Economy/Account/V004/Accountservice.asmx`` - GetAccountList, GetTaxCodeList
+* ``/Client/V001/ClientService.asmx`` - GetClientInformation, GetDepartmentList, GetTypeGroupList
+* ``/Economy/Account/V004/Accountservice.asmx`` - GetAccountList, GetTaxCodeList, GetTypeList, GetEntryId,
+  SaveBundleList (booking.py: its rules, result and voucher reception)
 * ``/Economy/Accounting/V001/TransactionService.asmx`` - GetTransactionTypes, GetTransactions, GetAggregated,
   GetFiscalYears
+* ``/Economy/Accounting/Accounting_V001/AttachmentService.asmx`` (production host webservices.24sevenoffice.com)
+  - Create, AppendChunk, AppendChunkByLength, DownloadChunk, GetSize, GetChecksum, Save, GetFileInfo,
+  GetStampNo, GetMaxRequestLength
+* ``/Logistics/Product/V001/ProductService.asmx`` - GetProducts
+
+Every operation but Login/HasSession needs a live session (``ASP.NET_SessionId``) and, except
+GetMaxRequestLength and the Authenticate ones, a selected identity: the new services behave exactly as the
+first four (same faults, same fault injection, same counters).
+
+Request size: every service refuses a request body over ``SimulatorConfig.max_request_kb`` (4096 KB, ASP.NET's
+default httpRuntime maxRequestLength) with HTTP 500 and a SOAP fault ``soap:Client`` "Server was unable to read
+request. ---> Maximum request length exceeded." (ASP.NET's HttpException surfacing through the ASMX handler),
+and one over ``iis_max_content_length`` (30,000,000 bytes, IIS request filtering's default) with IIS's HTML
+404.13 page; nothing is done in either case. GetMaxRequestLength answers ``max_request_kb`` - in KB, as
+httpRuntime's maxRequestLength is configured (our reading; the unit is not documented). Base64 makes a chunk a
+third bigger, so a chunk of AppendChunk must stay well under 3 MB.
+
+AttachmentService (developer.24sevenoffice.com/docs/attachmentservice.html and our readings):
+
+* Create(type) makes an empty "ghost" file and answers ImageFile{Id, Type, StampNo 0}; ``Pdf`` is accepted
+  unless ``SimulatorConfig.pdf_attachments`` is False (the docs say "PDF files are not supported", the WSDL's
+  ImageType has Pdf and DUELL attaches PDFs).
+* AppendChunk(file{Id}, buffer, offset) appends; ``offset`` must equal the file's current size, else a
+  soap:Server fault (so a chunk repeated after a lost answer is refused: ask GetSize where the file stands).
+  AppendChunkByLength takes the first bufferLength bytes of buffer. After Save no chunk is accepted.
+* GetStampNo answers the company's next free stamp number (1 + the highest on ledger lines, drafts and saved
+  files) and, as the docs say, does **not reserve** it: until a Save (or a voucher) uses it, every call
+  answers the same number.
+* Save(file, location): the stamp number is file.FrameInfo.ImageFrameInfo[0].StampNo (the docs: ImageFile's
+  StampNo is "not in use when saving"), else file.StampNo, else (0) the next free one; MetaData of that frame
+  is kept. Location Retrieval (the inbox) or Journal; Scanning "is not implemented and may not be used": a
+  fault. An empty file cannot be saved. The same Save repeated is a no-op; a different stamp or location
+  for a saved file is a fault. Faults here are soap:Server ("Server was unable to process request. ---> ...").
+* The stamp number ties a file to vouchers: a ledger voucher whose entries carry a saved file's StampNo has
+  that file. GetFileInfo returns saved files only, filtered by StampNo, FileId, AttachmentRegisteredAfter,
+  AttachmentChangedAfter, HasStampNo, FileApproved (no file is ever approved) and AttachmentStatus, where a
+  file's FlagType is (our reading of the names; not documented): PostedInJournal once a ledger voucher carries
+  its stamp number, else PrepostedInJournal if saved to Journal, else None.
+
+Can an integration see a voucher-reception draft afterwards? **No call offers it**, and the simulator offers
+none: AccountService has no operation that lists or reads saved journal bundles (its only reads are
+GetAccountList, GetTaxCodeList, GetTypeList, GetEntryId, CheckAccountNo); TransactionService.GetTransactions
+reads ledger lines only (no draft/journal flag among TransactionSearchParameters); AttachmentService.GetFileInfo
+reports files, not vouchers, and whether a draft sets a file's PrepostedInJournal is not documented - in the
+simulator a draft changes no flag; the REST API (rest.yaml 0.56.0) reads only posted lines (GET
+/transactionlines) and posts only to the ledger (POST /transactions). Drafts are visible only to people in
+24SevenOffice and here through /_sim and the test helpers.
 
 ``POST`` with ``Content-Type: text/xml`` and a SOAP 1.1 envelope; the operation is taken from the body's first
 element (SOAPAction is optional and not checked). ``GET <path>?wsdl`` returns the WSDL with the soap:address
@@ -28,17 +77,34 @@ GetAggregated - the WSDL does not define its semantics; **our assumption** (what
 * ``TotalBalance`` = IncomingBalance + the sum of the Periods values; ``AccountNo`` the account.
 
 GetTransactions honours DateSearchParameters (EntryDate: Date, DateChangedUTC: DateChanged), DateStart and
-DateEnd (inclusive; 0001-01-01 = not given), AccountNoStart/End (-32768 = not given), TransactionNoStart/End
-and TransactionTypeId (-2147483648 = not given), SystemType, RegisteredAfter, HasInvoiceId, InvoiceNo and
-VatCode (nil/absent = not given). LinkId, ProjectId, CustomerId, DepartmentId and ShowOpenEntries are ignored.
+DateEnd (inclusive; 0001-01-01 = not given), AccountNoStart/End (-32768 = not given), TransactionNoStart/End,
+TransactionTypeId and DepartmentId (-2147483648 = not given), SystemType, RegisteredAfter, HasInvoiceId,
+InvoiceNo and VatCode (nil/absent = not given). LinkId, ProjectId, CustomerId and ShowOpenEntries are ignored.
 Rows are sorted by Date, TransactionNo, SequenceNo; the row count of every call is appended to
-``state.transaction_page_sizes``.
+``state.transaction_page_sizes``. A line booked with a DepartmentId carries it as
+``Dimensions/Dimension{Type Department, Name, Value = the id}``; StampNo and Comment are as sent.
+
+Control endpoints (JSON; amounts and dates as strings):
+
+* ``POST /_sim/faults`` (a Fault as JSON), ``GET``/``DELETE /_sim/faults``, ``GET /_sim/stats``,
+  ``POST /_sim/clock`` {advance_seconds}, ``POST /_sim/sessions/expire`` {username?}, ``POST /_sim/reset``
+* ``GET /_sim/clients/{client_id}/voucher-reception`` - drafts (SimulatorState._draft_dict)
+* ``POST /_sim/clients/{client_id}/voucher-reception/{draft_id}/approve`` - {draft_id, transaction_no}; 404 if
+  no such draft, 409 {error, problems} if it cannot be posted
+* ``POST /_sim/clients/{client_id}/voucher-reception/{draft_id}/delete`` (or ``DELETE .../{draft_id}``)
+* ``GET /_sim/clients/{client_id}/vouchers[?text=...]`` - ledger vouchers (SimulatorState.vouchers)
+* ``GET /_sim/clients/{client_id}/bookings?text=...`` - {ledger: [...], voucher_reception: [...]}
+* ``GET /_sim/clients/{client_id}/attachments`` and ``.../attachments/orphans``
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import html
 import json
+import re
 import secrets
 import threading
 from dataclasses import asdict, dataclass
@@ -49,10 +115,12 @@ from typing import Any, Callable
 
 from werkzeug.wrappers import Request, Response
 
+from . import booking
 from .config import SimulatorConfig
 from .soap import (CONTENT_TYPE, NIL, Reader, RequestReadError, SoapFault, fault_envelope, local_name, namespace,
                    parse_body_element, response_envelope)
-from .state import ClientCompany, Entry, Fault, Identity, Session, SimulatorState, User
+from .state import (AttachmentError, AttachmentFile, ClientCompany, DraftRefused, Entry, Fault, Identity, Product,
+                    Session, SimulatorState, User)
 
 WEBSERVICES_NS = "http://24sevenOffice.com/webservices"
 ACCOUNTING_NS = "http://24sevenoffice.com/webservices/economy/accounting/"
@@ -61,13 +129,22 @@ AUTH_PATH = "/authenticate/v001/authenticate.asmx"
 CLIENT_PATH = "/Client/V001/ClientService.asmx"
 ACCOUNT_PATH = "/Economy/Account/V004/Accountservice.asmx"
 TRANSACTION_PATH = "/Economy/Accounting/V001/TransactionService.asmx"
+# AttachmentService lives on another host in production (webservices.24sevenoffice.com, its WSDL's soap:address);
+# the simulator serves every service from one host, at the same paths.
+ATTACHMENT_PATH = "/Economy/Accounting/Accounting_V001/AttachmentService.asmx"
+PRODUCT_PATH = "/Logistics/Product/V001/ProductService.asmx"
 
 SESSION_COOKIE = "ASP.NET_SessionId"
 NOT_AUTHENTICATED = "Not authenticated: the session has expired or ASP.NET_SessionId is missing"
 NO_IDENTITY = "No identity selected"
 INVALID_APPLICATION = "Invalid ApplicationId"
 TOO_MANY_LOGINS = "Too many login attempts. Try again later."
-LIVE_ADDRESS = "https://api.24sevenoffice.com"
+LIVE_ADDRESSES = ("https://api.24sevenoffice.com", "https://webservices.24sevenoffice.com")
+MAX_REQUEST_EXCEEDED = "Server was unable to read request. ---> Maximum request length exceeded."
+IMAGE_TYPES = ("Unknown", "Wmf", "Png", "Tiff", "Pdf", "Bmp", "Gif", "Jpeg")
+ATTACHMENT_LOCATIONS = ("Retrieval", "Scanning", "Journal")
+FLAG_TYPES = ("None", "Assigned", "Approved", "Declined", "Archived", "Distributed", "PrepostedInJournal",
+              "PostedInJournal")
 
 DATE_UNSET = 1          # year of the 0001-01-01 default of optional dateTime search fields
 SHORT_UNSET = -32768
@@ -76,8 +153,12 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 _IIS_STATUS_TEXT = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-                    415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
+                    413: "Request Entity Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
                     502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+_CLIENT_CONTROL = re.compile(r"^/_sim/clients/(?P<client>\d+)(?P<rest>/.*)?$")
+_DRAFT_CONTROL = re.compile(r"^/voucher-reception/(?P<draft>\d+)(?P<action>/approve|/delete)?$")
 
 
 @dataclass
@@ -96,15 +177,22 @@ SERVICES: tuple[Service, ...] = (
             ("AuthenticateByToken", "SetIdentity", "GetIdentitiesWithCredential",
              "GetIdentitiesWithCredentialByService")),
     Service("ClientService", CLIENT_PATH, "clientService.wsdl", WEBSERVICES_NS,
-            ("GetClientInformation",),
-            ("GetUsers", "GetDepartmentList", "GetCurrencyList", "GetTypeGroupList", "GetVatTypeList")),
+            ("GetClientInformation", "GetDepartmentList", "GetTypeGroupList"),
+            ("GetUsers", "GetCurrencyList", "GetVatTypeList")),
     Service("AccountService", ACCOUNT_PATH, "accountService.wsdl", WEBSERVICES_NS,
-            ("GetAccountList", "GetTaxCodeList"),
-            ("SaveBundleList", "GetEntryId", "GetTypeList", "CheckAccountNo", "CreateLink", "AddLinkEntries",
-             "ReplaceLinkEntries", "UpdateEntryDueDate")),
+            ("GetAccountList", "GetTaxCodeList", "GetTypeList", "GetEntryId", "SaveBundleList"),
+            ("CheckAccountNo", "CreateLink", "AddLinkEntries", "ReplaceLinkEntries", "UpdateEntryDueDate")),
     Service("TransactionService", TRANSACTION_PATH, "transactionService.wsdl", ACCOUNTING_NS,
             ("GetTransactionTypes", "GetTransactions", "GetAggregated", "GetFiscalYears"),
             ("GetUserDefinedDimensions", "GetUserDefinedDimensionValues")),
+    Service("AttachmentService", ATTACHMENT_PATH, "attachmentService.wsdl", ACCOUNTING_NS,
+            ("Create", "AppendChunk", "AppendChunkByLength", "DownloadChunk", "GetFileInfo", "GetSize", "Save",
+             "GetChecksum", "GetMaxRequestLength", "GetStampNo"),
+            ("GetApproverList", "GetSeriesStampNo", "GetSeries")),
+    Service("ProductService", PRODUCT_PATH, "productService.wsdl", WEBSERVICES_NS,
+            ("GetProducts",),
+            ("SetStockQuantity", "SaveProducts", "DeleteProducts", "GetPriceList", "GetAllPriceLists",
+             "GetCategories", "SaveCategories", "GetDiscountMatrixPriceGroup", "GetDiscountMatrixCategory")),
 )
 _SERVICES_BY_PATH = {s.path.lower(): s for s in SERVICES}
 
@@ -122,6 +210,14 @@ def iis_error(status: int, detail: str | None = None) -> Response:
 
 def soap_fault_response(faultcode: str, faultstring: str) -> Response:
     return Response(fault_envelope(faultcode, faultstring), status=500, content_type=CONTENT_TYPE)
+
+
+def _drain(request: Request) -> None:
+    """Reads and drops the request body (answering before the client has sent it all would reset the
+    connection under a client still writing)."""
+    stream = request.stream
+    while stream.read(1 << 16):
+        pass
 
 
 def _midnight(day: date) -> datetime:
@@ -156,6 +252,16 @@ class TwentyFourSevenApp:
             "GetAccountList": self.get_account_list, "GetTaxCodeList": self.get_tax_code_list,
             "GetTransactionTypes": self.get_transaction_types, "GetTransactions": self.get_transactions,
             "GetAggregated": self.get_aggregated, "GetFiscalYears": self.get_fiscal_years,
+            "GetDepartmentList": self.get_department_list, "GetTypeGroupList": self.get_type_group_list,
+            "GetTypeList": self.get_type_list, "GetEntryId": self.get_entry_id,
+            "SaveBundleList": self.save_bundle_list,
+            "Create": self.attachment_create, "AppendChunk": self.attachment_append_chunk,
+            "AppendChunkByLength": self.attachment_append_chunk_by_length,
+            "DownloadChunk": self.attachment_download_chunk, "GetFileInfo": self.attachment_get_file_info,
+            "GetSize": self.attachment_get_size, "Save": self.attachment_save,
+            "GetChecksum": self.attachment_get_checksum, "GetMaxRequestLength": self.get_max_request_length,
+            "GetStampNo": self.attachment_get_stamp_no,
+            "GetProducts": self.get_products,
         }
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
@@ -187,7 +293,28 @@ class TwentyFourSevenApp:
             return iis_error(415, "SOAP 1.1 requests must be sent with Content-Type text/xml.")
         return self.soap_call(service, request)
 
+    def too_large(self, request: Request) -> Response | None:
+        """Request size limits (see the module docstring, "Request size"); the body is read either way."""
+        length = request.content_length
+        if length is not None and length > self.config.iis_max_content_length:
+            _drain(request)
+            with self.state.lock:
+                self.state.too_large_requests += 1
+            return iis_error(404, "404.13 - Content Length Too Large. The request filtering module is configured "
+                                  "to deny a request that exceeds the request content length.")
+        limit = self.config.max_request_kb * 1024
+        if length is not None and length > limit:
+            _drain(request)
+        elif len(request.get_data()) <= limit:
+            return None
+        with self.state.lock:
+            self.state.too_large_requests += 1
+        return soap_fault_response("soap:Client", MAX_REQUEST_EXCEEDED)
+
     def soap_call(self, service: Service, request: Request) -> Response:
+        refused = self.too_large(request)
+        if refused is not None:
+            return refused
         try:
             element = parse_body_element(request.get_data())
         except SoapFault as fault:
@@ -206,16 +333,22 @@ class TwentyFourSevenApp:
 
         call = Call(service, operation, Reader(element, service.ns), request.cookies.get(SESSION_COOKIE))
         delay_after = 0.0
+        fault_after: Fault | None = None
         fault = self.state.take_fault(operation)
         if fault is not None:
             if fault.kind == "http_status":
                 return iis_error(fault.status)
             if fault.kind == "soap_fault":
                 return soap_fault_response(fault.faultcode, fault.message)
+            if fault.kind == "save_result" and operation == "SaveBundleList":
+                return Response(response_envelope(service.ns, operation, booking.save_response(
+                    fault.result_type, fault.message)), status=200, content_type=CONTENT_TYPE)
             if fault.kind == "latency":
                 self.pause(fault.delay_s)
             elif fault.kind == "timeout_after":
                 delay_after = fault.delay_s
+            elif fault.kind == "fault_after":
+                fault_after = fault
             elif fault.kind == "session_expired":
                 self.state.drop_session(call.session_id)
         self.pause(self.config.latency_ms / 1000)
@@ -234,6 +367,10 @@ class TwentyFourSevenApp:
                                                           f"{type(error).__name__}: {error}")
         # timeout_after: the work is done; only the answer is late (the client's timeout fires first).
         self.pause(delay_after)
+        if fault_after is not None:   # fault_after: the work is done; the answer is lost and a fault comes instead
+            if fault_after.status != 500:
+                return iis_error(fault_after.status)
+            return soap_fault_response(fault_after.faultcode, fault_after.message)
         return response
 
     def wsdl(self, service: Service, request: Request) -> Response:
@@ -243,7 +380,9 @@ class TwentyFourSevenApp:
                 self._wsdl_cache[service.wsdl_file] = path.read_text(encoding="utf-8")
             except OSError:
                 return iis_error(404, f"WSDL file {service.wsdl_file} not found")
-        text = self._wsdl_cache[service.wsdl_file].replace(LIVE_ADDRESS, request.host_url.rstrip("/"))
+        text = self._wsdl_cache[service.wsdl_file]
+        for address in LIVE_ADDRESSES:
+            text = text.replace(address, request.host_url.rstrip("/"))
         return Response(text, status=200, content_type=CONTENT_TYPE)
 
     def help_page(self, service: Service) -> Response:
@@ -350,7 +489,49 @@ class TwentyFourSevenApp:
             ("DefaultCurrency", client.default_currency),
         ]
 
+    def get_department_list(self, call: Call) -> Any:
+        _, client = self.require_client(call)
+        return [("Department", [("Id", d.id), ("Name", d.name), ("Email", d.email or None)])
+                for d in client.departments]
+
+    def get_type_group_list(self, call: Call) -> Any:
+        """AccountingGroup{AccountId, Id, Name}: AccountId is the AccountData.AccountId of the account the type
+        group belongs to (type groups of accounts no longer in the chart are left out)."""
+        _, client = self.require_client(call)
+        module = call.params.text("module")
+        if module not in ("All", "Sale", "Purchase"):
+            raise RequestReadError(f"Instance validation error: '{module}' is not a valid value for TypeGroupModule.")
+        rows = []
+        for group in client.type_groups:
+            account = client.accounts.get(group.account_no)
+            if account is None or module not in ("All", group.module):
+                continue
+            rows.append(("AccountingGroup", [("AccountId", account.account_id), ("Id", group.id),
+                                             ("Name", group.name)]))
+        return rows
+
     # -- AccountService --------------------------------------------------------------------------
+
+    def get_type_list(self, call: Call) -> Any:
+        """TypeData{TypeId, Title, EntrySeriesId, TypeNo}: the transaction types of GetTransactionTypes."""
+        _, client = self.require_client(call)
+        return [("TypeData", [("TypeId", t.id), ("Title", t.title), ("EntrySeriesId", t.entry_series_id),
+                              ("TypeNo", t.no)]) for t in client.transaction_types]
+
+    def get_entry_id(self, call: Call) -> Any:
+        """EntryId{Date, SortNo, EntryNo}: the next TransactionNo of the series SortNo (EntrySeriesId) in the
+        fiscal year of Date; not reserved; -1 without such a fiscal year or series (booking.py)."""
+        _, client = self.require_client(call)
+        argument = call.params.child("argEntryId")
+        when, series = argument.datetime("Date"), argument.int("SortNo")
+        return [("Date", when or datetime(1, 1, 1)), ("SortNo", series or 0),
+                ("EntryNo", booking.next_entry_no(client, when, series))]
+
+    def save_bundle_list(self, call: Call) -> Any:
+        """See booking.py."""
+        _, client = self.require_client(call)
+        return booking.save_bundle_list(self.state, client, booking.read_bundle_list(call.params))
+
 
     def get_account_list(self, call: Call) -> Any:
         _, client = self.require_client(call)
@@ -405,6 +586,7 @@ class TwentyFourSevenApp:
         number_start = given(search.int("TransactionNoStart"), INT_UNSET)
         number_end = given(search.int("TransactionNoEnd"), INT_UNSET)
         type_id = given(search.int("TransactionTypeId"), INT_UNSET)
+        department_id = given(search.int("DepartmentId"), INT_UNSET)
         system_type = search.text("SystemType")
         has_invoice_id = search.bool("HasInvoiceId")
         invoice_no = search.text("InvoiceNo") or None
@@ -429,6 +611,7 @@ class TwentyFourSevenApp:
                 or (number_start is not None and entry.transaction_no < number_start)
                 or (number_end is not None and entry.transaction_no > number_end)
                 or (type_id is not None and entry.transaction_type_id != type_id)
+                or (department_id is not None and entry.department_id != department_id)
                 or (system_type is not None and system_type != "Miscellaneous")
                 or (registered_after is not None and entry.registration_date <= registered_after)
                 or has_invoice_id is True or invoice_no is not None
@@ -438,10 +621,15 @@ class TwentyFourSevenApp:
         rows = sorted((e for e in client.entries if wanted(e)),
                       key=lambda e: (e.date, e.transaction_no, e.sequence_no))
         self.state.transaction_page_sizes.append(len(rows))
-        return [("Transaction", self.transaction_xml(entry)) for entry in rows]
+        return [("Transaction", self.transaction_xml(entry, client)) for entry in rows]
 
     @staticmethod
-    def transaction_xml(entry: Entry) -> list[tuple[str, Any]]:
+    def transaction_xml(entry: Entry, client: ClientCompany | None = None) -> list[tuple[str, Any]]:
+        dimensions = None
+        if entry.department_id:
+            department = client.department(entry.department_id) if client else None
+            dimensions = [("Dimension", [("Type", "Department"), ("Name", department.name if department else None),
+                                         ("Value", str(entry.department_id))])]
         return [
             ("Date", _midnight(entry.date)),
             ("AccountNo", entry.account_no),
@@ -460,6 +648,7 @@ class TwentyFourSevenApp:
             ("InvoiceNo", ""),
             ("SequenceNo", entry.sequence_no),
             ("SystemType", "Miscellaneous"),
+            ("Dimensions", dimensions),
             ("RegistrationDate", entry.registration_date),
             ("DateChanged", entry.date_changed),
             ("Hidden", False),
@@ -512,6 +701,180 @@ class TwentyFourSevenApp:
             ]))
         return result
 
+    # -- AttachmentService -----------------------------------------------------------------------
+
+    def _attachment_call(self, call: Call, action: Callable[[ClientCompany], Any]) -> Any:
+        _, client = self.require_client(call)
+        try:
+            return action(client)
+        except AttachmentError as error:
+            raise SoapFault(f"Server was unable to process request. ---> {error}", "soap:Server") from None
+
+    @staticmethod
+    def _file_id(params: Reader) -> int | None:
+        return params.child("file").int("Id")
+
+    @staticmethod
+    def _buffer(params: Reader) -> bytes:
+        raw = params.text("buffer") or ""
+        try:
+            return base64.b64decode(re.sub(r"\s+", "", raw), validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestReadError("Invalid length for a Base-64 char array or string.") from None
+
+    def image_file_xml(self, client: ClientCompany, file: AttachmentFile) -> list[tuple[str, Any]]:
+        metadata = [("KeyValuePair", [("Key", key), ("Value", value)]) for key, value in file.metadata] or None
+        frames = None
+        if file.saved is not None:
+            frames = [("ImageFrameInfo", [("Id", 1), ("StampNo", file.stamp_no), ("MetaData", metadata),
+                                          ("Status", 0)])]
+        return [("Id", file.id), ("Type", file.type), ("StampNo", file.stamp_no), ("StampMeta", metadata),
+                ("FrameInfo", frames)]
+
+    def attachment_create(self, call: Call) -> Any:
+        image_type = call.params.text("type")
+        if image_type not in IMAGE_TYPES:
+            raise RequestReadError(f"Instance validation error: '{image_type}' is not a valid value for ImageType.")
+
+        def create(client: ClientCompany) -> Any:
+            if image_type == "Pdf" and not self.config.pdf_attachments:
+                raise AttachmentError("PDF files are not supported.")
+            return self.image_file_xml(client, self.state._create_file(client, image_type))
+        return self._attachment_call(call, create)
+
+    def attachment_append_chunk(self, call: Call) -> Any:
+        data, offset = self._buffer(call.params), call.params.int("offset") or 0
+        return self._attachment_call(call, lambda client: self.state._append_chunk(
+            client, self._file_id(call.params), data, offset))
+
+    def attachment_append_chunk_by_length(self, call: Call) -> Any:
+        data, offset = self._buffer(call.params), call.params.int("offset") or 0
+        length = call.params.int("bufferLength") or 0
+        if not 0 <= length <= len(data):
+            raise SoapFault(f"Server was unable to process request. ---> bufferLength {length} does not fit the "
+                            f"buffer of {len(data)} bytes.", "soap:Server")
+        return self._attachment_call(call, lambda client: self.state._append_chunk(
+            client, self._file_id(call.params), data[:length], offset))
+
+    def attachment_download_chunk(self, call: Call) -> Any:
+        offset, size = call.params.int("offset") or 0, call.params.int("bufferSize") or 0
+
+        def download(client: ClientCompany) -> Any:
+            data = self.state._file(client, self._file_id(call.params)).data
+            return base64.b64encode(bytes(data[max(offset, 0):max(offset, 0) + max(size, 0)])).decode("ascii")
+        return self._attachment_call(call, download)
+
+    def attachment_get_size(self, call: Call) -> Any:
+        return self._attachment_call(call, lambda client: len(self.state._file(client, self._file_id(call.params)).data))
+
+    def attachment_get_checksum(self, call: Call) -> Any:
+        """MD5 of the content so far, lower-case hex (the format 24SevenOffice uses is not documented)."""
+        return self._attachment_call(call, lambda client: hashlib.md5(
+            bytes(self.state._file(client, self._file_id(call.params)).data)).hexdigest())
+
+    def attachment_save(self, call: Call) -> Any:
+        params = call.params
+        location = params.text("location")
+        if location not in ATTACHMENT_LOCATIONS:
+            raise RequestReadError(f"Instance validation error: '{location}' is not a valid value for "
+                                   f"AttachmentLocation.")
+        file = params.child("file")
+        frames = file.child("FrameInfo").children("ImageFrameInfo")
+        stamp_no = (frames[0].int("StampNo") if frames else None) or file.int("StampNo") or 0
+        metadata = [(pair.text("Key") or "", pair.text("Value") or "")
+                    for pair in (frames[0].child("MetaData").children("KeyValuePair") if frames else [])]
+        self._attachment_call(call, lambda client: self.state._save_file(
+            client, file.int("Id"), location, stamp_no, metadata))
+        return None
+
+    def attachment_get_stamp_no(self, call: Call) -> Any:
+        """The next free stamp number of the company; not reserved (the docs: "GetStampNo does not reserve the
+        StampNo returned ... Otherwise the method will return the same StampNo")."""
+        return self._attachment_call(call, self.state._next_stamp_no)
+
+    def get_max_request_length(self, call: Call) -> Any:
+        """httpRuntime maxRequestLength in KB (see the module docstring, "Request size")."""
+        self.require_session(call)
+        return self.config.max_request_kb
+
+    def attachment_get_file_info(self, call: Call) -> Any:
+        """Saved files of the company matching every given filter of FileSearchParameters."""
+        params = call.params.child("parameters")
+        stamps = {r.int() for r in params.child("StampNo").children("int")}
+        file_ids = {r.int() for r in params.child("FileId").children("int")}
+        registered_after = params.datetime("AttachmentRegisteredAfter")
+        changed_after = params.datetime("AttachmentChangedAfter")
+        registered_after = registered_after if registered_after and registered_after.year != DATE_UNSET else None
+        changed_after = changed_after if changed_after and changed_after.year != DATE_UNSET else None
+        has_stamp, approved = params.bool("HasStampNo"), params.bool("FileApproved")
+        statuses = set()
+        for flag in params.child("AttachmentStatus").children("FlagType"):
+            if flag.text() not in FLAG_TYPES:
+                raise RequestReadError(f"Instance validation error: '{flag.text()}' is not a valid value for "
+                                       f"FlagType.")
+            statuses.add(flag.text())
+
+        def find(client: ClientCompany) -> Any:
+            rows = []
+            for file in sorted(client.files.values(), key=lambda f: f.id):
+                if file.saved is None:
+                    continue
+                flags = set(self.state.file_flags(client, file))
+                if ((stamps and file.stamp_no not in stamps) or (file_ids and file.id not in file_ids)
+                        or (registered_after and file.saved <= registered_after)
+                        or (changed_after and (file.changed or file.saved) <= changed_after)
+                        or (has_stamp is not None and has_stamp != (file.stamp_no > 0))
+                        or approved is True or (statuses and not statuses & flags)):
+                    continue
+                rows.append(("ImageFile", self.image_file_xml(client, file)))
+            return rows
+        return self._attachment_call(call, find)
+
+    # -- ProductService --------------------------------------------------------------------------
+
+    PRODUCT_PROPERTIES = ("Id", "Name", "TaxRate", "Stock", "CategoryId", "InPrice", "EAN1", "Price", "No",
+                          "DateChanged", "StockControlled")
+
+    def get_products(self, call: Call) -> Any:
+        """Products matching every given search parameter: Id, CategoryId, ProductIds, No and EAN1 (exact,
+        case-insensitive like SQL Server's usual collation), Name (contains, case-insensitive), DateChanged
+        (changed on or after); Price is ignored. returnProperties, when given, limits the properties written
+        (names as in the WSDL's Product); otherwise every property the simulator keeps is written."""
+        _, client = self.require_client(call)
+        search = call.params.child("searchParams")
+
+        def given(value: Any, unset: Any) -> Any:
+            return None if value is None or value == unset else value
+
+        product_id = given(search.int("Id"), INT_UNSET)
+        category_id = given(search.int("CategoryId"), INT_UNSET)
+        number, ean, name = search.text("No") or None, search.text("EAN1") or None, search.text("Name") or None
+        changed = search.datetime("DateChanged")
+        changed = changed if changed and changed.year != DATE_UNSET else None
+        product_ids = {r.int() for r in search.child("ProductIds").children("int")}
+        wanted = {(r.text() or "").strip().lower() for r in call.params.child("returnProperties").children("string")}
+        wanted.discard("")
+        rows = []
+        for product in client.products:
+            if ((product_id is not None and product.id != product_id)
+                    or (category_id is not None and product.category_id != category_id)
+                    or (product_ids and product.id not in product_ids)
+                    or (number is not None and product.no.lower() != number.strip().lower())
+                    or (ean is not None and product.ean1.lower() != ean.strip().lower())
+                    or (name is not None and name.strip().lower() not in product.name.lower())
+                    or (changed is not None and product.date_changed < changed)):
+                continue
+            rows.append(("Product", [(key, value) for key, value in self.product_xml(product)
+                                     if not wanted or key.lower() in wanted]))
+        return rows
+
+    @staticmethod
+    def product_xml(product: Product) -> list[tuple[str, Any]]:
+        return [("Id", product.id), ("Name", product.name), ("TaxRate", product.tax_rate), ("Stock", product.stock),
+                ("CategoryId", product.category_id), ("InPrice", product.in_price), ("EAN1", product.ean1 or None),
+                ("Price", product.price), ("No", product.no), ("DateChanged", product.date_changed),
+                ("StockControlled", product.stock_controlled)]
+
     # -- control endpoints (for a simulator running in another process) ---------------------------
 
     def control(self, request: Request, path: str) -> Response:
@@ -543,6 +906,7 @@ class TwentyFourSevenApp:
                     "sessions": len(self.state.sessions),
                     "transaction_page_sizes": list(self.state.transaction_page_sizes),
                     "pending_faults": len(self.state.faults),
+                    "too_large_requests": self.state.too_large_requests,
                     "clock_offset_s": self.state.clock_offset_s,
                 })
         if path == "/_sim/clock" and request.method == "POST":
@@ -556,6 +920,45 @@ class TwentyFourSevenApp:
         if path == "/_sim/reset" and request.method == "POST":
             self.state.reset()
             return reply({"reset": True})
+        match = _CLIENT_CONTROL.match(path.rstrip("/"))
+        if match:
+            return self.client_control(request, int(match["client"]), match["rest"] or "", reply)
+        return reply({"error": f"no control endpoint {request.method} {request.path}"}, 404)
+
+    def client_control(self, request: Request, client_id: int, rest: str, reply: Callable[..., Response]) -> Response:
+        """/_sim/clients/{client_id}/...: voucher reception, ledger vouchers, attachments of one company."""
+        if client_id not in self.state.clients:
+            return reply({"error": f"no client {client_id}"}, 404)
+        method = request.method
+        if rest == "/voucher-reception" and method == "GET":
+            return reply(self.state.voucher_reception(client_id))
+        draft = _DRAFT_CONTROL.match(rest)
+        action = (draft["action"] or "") if draft else None
+        approve = action == "/approve" and method == "POST"
+        delete = (action == "/delete" and method == "POST") or (action == "" and method == "DELETE")
+        if draft and (approve or delete):
+            draft_id = int(draft["draft"])
+            try:
+                if approve:
+                    return reply({"draft_id": draft_id,
+                                  "transaction_no": self.state.approve_draft(client_id, draft_id)})
+                self.state.delete_draft(client_id, draft_id)
+                return reply({"draft_id": draft_id, "deleted": True})
+            except KeyError as error:
+                return reply({"error": str(error.args[0])}, 404)
+            except DraftRefused as refused:
+                return reply({"error": "the draft cannot be approved", "problems": refused.problems}, 409)
+        if rest == "/vouchers" and method == "GET":
+            return reply(self.state.vouchers(client_id, request.args.get("text")))
+        if rest == "/bookings" and method == "GET":
+            text = request.args.get("text")
+            if not text:
+                return reply({"error": "give the text to look for: ?text=[LB-...]"}, 400)
+            return reply(self.state.find_bookings(client_id, text))
+        if rest == "/attachments" and method == "GET":
+            return reply(self.state.attachments(client_id))
+        if rest == "/attachments/orphans" and method == "GET":
+            return reply(self.state.orphan_attachments(client_id))
         return reply({"error": f"no control endpoint {request.method} {request.path}"}, 404)
 
 

@@ -10,7 +10,28 @@ Default seed (``SimulatorConfig.seed``):
 Each company has an NS 4102-style chart that differs a little (Fjordbakeriet also has 3010 "Salgsinntekt
 mat, middels sats"; Havnekafeen has no 1510 but has 1930 "Bankinnskudd skattetrekk"), the five transaction
 types below, and balanced vouchers for every month of the previous year and of the current year up to
-``config.today`` (amounts differ per company; deterministic).
+``config.today`` (amounts differ per company; deterministic). Fiscal years: two years ago (locked), last year
+and this year; next year does not exist.
+
+The booking side (a shop booking its daily settlements, see booking.py), per company:
+
+* **Havnekafeen AS (1100003) is the shop's company** - not the user's default identity, so the shop has to pick
+  it ("Flere firma") - with two departments ("Flere avdelinger"): 201 "Solsiden" and 202 "Bakklandet". Its
+  chart adds the shop's accounts (SHOP_ACCOUNTS: 1460 Varelager, 1570 Kortoppgjør til gode, 2702 Utgående mva
+  lav sats, 2905 Gavekortgjeld, 3011 Salgsinntekt servering middels sats (VAT code 31), 3020 Salgsinntekt lav
+  sats (33), 3090 Salgsinntekt kiosk (3), 4090 Beholdningsendring, 7795 Øreavrunding). Every sales account
+  has a type group (sales type) **except 3090**, deliberately (SHOP_TYPE_GROUPS: 1 Varesalg høy sats -> 3000,
+  2 Servering middels sats -> 3011, 3 Salg lav sats -> 3020, 4 Avgiftsfritt salg -> 3100; purchase types
+  11 Varekjøp -> 4000, 12 Kontorrekvisita -> 6800). VAT code 33 (12 %) posts to 2702 here. Extra transaction
+  types: Id 12 / No 9 "Dagsoppgjør" (turnover) and Id 13 / No 11 "Lagerendring" (Sort takes the No; ledger
+  lines carry the Id). **Last year is locked** too (closed), this year open, next year absent. Products:
+  GIFTCARD "Gavekort" and three others.
+* Fjordbakeriet AS (1100001, the default identity): one department (101 "Bryggen"), a sales type on each of its
+  sales accounts, products **without GIFTCARD**.
+* Nordlys Frisør AS (1100002): no departments, a sales type on each sales account, one product (no GIFTCARD).
+
+Tax codes (every company): 0 (none), 1 (input 25 %, 2710), 3 (output 25 %, 2700), 5 and 6 (0 %), 31 (output
+15 %, 2701), 33 (output 12 %; no VAT account except in Havnekafeen: 2702).
 """
 
 from __future__ import annotations
@@ -70,22 +91,73 @@ TRANSACTION_TYPES: list[tuple[int, int, str, bool]] = [
     (5, 5, "Kassesalg", True),
 ]
 
+SHOP_CLIENT_ID = 1100003
+
+# The shop's accounts (AccountNo, AccountName, TaxNo), added to Havnekafeen's chart.
+SHOP_ACCOUNTS: list[tuple[int, str, int]] = [
+    (1460, "Varelager", 0),
+    (1570, "Kortoppgjør til gode", 0),
+    (2702, "Utgående mva, lav sats", 0),
+    (2905, "Gavekortgjeld", 0),
+    (3011, "Salgsinntekt servering, middels sats", 31),
+    (3020, "Salgsinntekt, lav sats", 33),
+    (3090, "Salgsinntekt kiosk", 3),          # deliberately without a type group (sales type)
+    (4090, "Beholdningsendring", 0),
+    (7795, "Øreavrunding", 0),
+]
+SHOP_ACCOUNT_WITHOUT_TYPE_GROUP = 3090
+
+# (Id, Name, AccountNo, module) of the shop's type groups: every sales account but 3090.
+SHOP_TYPE_GROUPS: list[tuple[int, str, int, str]] = [
+    (1, "Varesalg høy sats", 3000, "Sale"),
+    (2, "Servering middels sats", 3011, "Sale"),
+    (3, "Salg lav sats", 3020, "Sale"),
+    (4, "Avgiftsfritt salg", 3100, "Sale"),
+    (11, "Varekjøp", 4000, "Purchase"),
+    (12, "Kontorrekvisita", 6800, "Purchase"),
+]
+
+# (Id, No, Title, Turnover) added to the shop's transaction types.
+SHOP_TRANSACTION_TYPES: list[tuple[int, int, str, bool]] = [
+    (12, 9, "Dagsoppgjør", True),
+    (13, 11, "Lagerendring", False),
+]
+
+# (Id, No, Name, Price, TaxRate, EAN1)
+SHOP_PRODUCTS: list[tuple[int, str, str, str, str, str]] = [
+    (103001, "GIFTCARD", "Gavekort", "0.00", "0", ""),
+    (103002, "K-100", "Kaffe latte", "52.00", "15", ""),
+    (103003, "M-200", "Fiskesuppe", "189.00", "15", ""),
+    (103004, "V-300", "Kaffebønner 500 g", "149.00", "15", "7090012345003"),
+]
+
 DEMO_COMPANIES: list[dict] = [
     {
         "id": 1100001, "name": "Fjordbakeriet AS", "organization_number": "918273646",
         "address": {"Street": "Bryggen 12", "PostalCode": "5003", "City": "Bergen"},
         "add_accounts": [(3010, "Salgsinntekt mat, middels sats", 31)], "remove_accounts": [],
         "default": True,
+        "departments": [(101, "Bryggen")],
+        "products": [(101001, "1001", "Grovbrød", "59.00", "15", "7090012345001"),
+                     (101002, "1002", "Kanelbolle", "39.00", "15", "7090012345002")],
     },
     {
         "id": 1100002, "name": "Nordlys Frisør AS", "organization_number": "927364557",
         "address": {"Street": "Storgata 45", "PostalCode": "9008", "City": "Tromsø"},
         "add_accounts": [], "remove_accounts": [], "default": False,
+        "products": [(102001, "H-10", "Hårvoks", "189.00", "25", "")],
     },
     {
         "id": 1100003, "name": "Havnekafeen AS", "organization_number": "936455123",
         "address": {"Street": "Havnegata 3", "PostalCode": "7010", "City": "Trondheim"},
-        "add_accounts": [(1930, "Bankinnskudd skattetrekk", 0)], "remove_accounts": [1510], "default": False,
+        "add_accounts": [(1930, "Bankinnskudd skattetrekk", 0)] + SHOP_ACCOUNTS, "remove_accounts": [1510],
+        "default": False,
+        "departments": [(201, "Solsiden"), (202, "Bakklandet")],
+        "type_groups": SHOP_TYPE_GROUPS,
+        "transaction_types": SHOP_TRANSACTION_TYPES,
+        "tax_code_accounts": {"33": 2702},
+        "products": SHOP_PRODUCTS,
+        "locked_years_back": (2, 1),
     },
 ]
 
@@ -110,8 +182,24 @@ def tax_codes() -> list[TaxCode]:
 
 
 def transaction_types() -> list[TransactionType]:
+    return [_transaction_type(id_, no, title, turnover) for id_, no, title, turnover in TRANSACTION_TYPES]
+
+
+def _transaction_type(id_: int, no: int, title: str, turnover: bool) -> TransactionType:
     from .state import TransactionType
-    return [TransactionType(id_, no, title, turnover) for id_, no, title, turnover in TRANSACTION_TYPES]
+    return TransactionType(id_, no, title, turnover)
+
+
+def default_type_groups(client: ClientCompany) -> list[tuple[int, str, str]]:
+    """(AccountNo, Name, module): a sales type per sales account (3000-3999) and a purchase type per account
+    whose default VAT code is input VAT (TaxNo 1)."""
+    groups = []
+    for account in client.accounts.values():
+        if 3000 <= account.account_no <= 3999:
+            groups.append((account.account_no, account.name, "Sale"))
+        elif account.tax_no == 1:
+            groups.append((account.account_no, account.name, "Purchase"))
+    return groups
 
 
 def organization_number(rng: random.Random, taken: set[str] = frozenset()) -> str:
@@ -212,13 +300,29 @@ def load_demo_data(state: SimulatorState) -> None:
     today = state.config.today
     integration = state.add_user(INTEGRATION_USER, INTEGRATION_PASSWORD, name="Integrasjon Ledgerbridge")
     state.add_user(NOACCESS_USER, NOACCESS_PASSWORD, name="Uten Tilgang")
+    from .state import Product, TypeGroup
+
     for spec in DEMO_COMPANIES:
         accounts = [a for a in standard_accounts() if a.account_no not in spec["remove_accounts"]]
         accounts += [(no, name, tax_no) for no, name, tax_no in spec["add_accounts"]]
+        codes = tax_codes()
+        for code in codes:
+            code.account_no = spec.get("tax_code_accounts", {}).get(code.tax_no, code.account_no)
+        types = transaction_types() + [_transaction_type(id_, no, title, turnover)
+                                       for id_, no, title, turnover in spec.get("transaction_types", [])]
+        groups = None
+        if "type_groups" in spec:
+            groups = [TypeGroup(id_, name, account_no, module) for id_, name, account_no, module in spec["type_groups"]]
+        changed = datetime.combine(today - timedelta(days=30), time(9, 0))
+        products = [Product(id_, no, name, Decimal(price), Decimal(rate), ean1=ean, date_changed=changed,
+                            in_price=(Decimal(price) * Decimal("0.4")).quantize(CENT) if Decimal(price) else None)
+                    for id_, no, name, price, rate, ean in spec.get("products", [])]
         client_id = state.add_client(spec["name"], spec["organization_number"], accounts, client_id=spec["id"],
-                                     address=spec["address"],
+                                     address=spec["address"], tax_codes=codes, transaction_types=types,
                                      fiscal_years=[today.year - 2, today.year - 1, today.year],
-                                     locked_years=[today.year - 2])
+                                     locked_years=[today.year - back for back in spec.get("locked_years_back", (2,))],
+                                     departments=spec.get("departments", []), type_groups=groups,
+                                     products=products)
         client = state.client(client_id)
         for year, last_month in ((today.year - 1, 12), (today.year, today.month)):
             for month in range(1, last_month + 1):

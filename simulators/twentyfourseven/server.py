@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..serving import ServedSimulator
-from .app import ACCOUNT_PATH, AUTH_PATH, CLIENT_PATH, SERVICES, TRANSACTION_PATH, create_app
+from .app import (ACCOUNT_PATH, ATTACHMENT_PATH, AUTH_PATH, CLIENT_PATH, PRODUCT_PATH, SERVICES, TRANSACTION_PATH,
+                  create_app)
 from .config import SimulatorConfig
 from .state import Account, Entry, Fault, SimulatorState
 
@@ -23,7 +24,7 @@ class TwentyFourSevenSimulator(ServedSimulator):
     """
 
     SERVICE_PATHS = {"auth": AUTH_PATH, "client": CLIENT_PATH, "account": ACCOUNT_PATH,
-                     "transaction": TRANSACTION_PATH}
+                     "transaction": TRANSACTION_PATH, "attachment": ATTACHMENT_PATH, "product": PRODUCT_PATH}
 
     def __init__(self, config: SimulatorConfig | None = None):
         self.config = config or SimulatorConfig()
@@ -36,13 +37,13 @@ class TwentyFourSevenSimulator(ServedSimulator):
     # -- addresses -------------------------------------------------------------------------------
 
     def url(self, service: str) -> str:
-        """Endpoint URL of "auth", "client", "account" or "transaction"."""
+        """Endpoint URL of "auth", "client", "account", "transaction", "attachment" or "product"."""
         if self.base_url is None:
             raise RuntimeError("simulator not started")
         return self.base_url + self.SERVICE_PATHS[service]
 
     def wsdl_path(self, service: str) -> Path:
-        """Local WSDL file of "auth", "client", "account" or "transaction"."""
+        """Local WSDL file of "auth", "client", "account", "transaction", "attachment" or "product"."""
         path = self.SERVICE_PATHS[service]
         return Path(self.config.wsdl_dir) / next(s.wsdl_file for s in SERVICES if s.path == path)
 
@@ -59,7 +60,8 @@ class TwentyFourSevenSimulator(ServedSimulator):
                    accounts: Iterable[Account | tuple] | None = None, **kwargs: Any) -> int:
         """Adds a company; accounts as Account or (account_no, name[, tax_no]); default the standard chart.
         Keyword options: tax_codes, transaction_types, client_id, default_currency, address, fiscal_years,
-        locked_years. Returns the client id."""
+        locked_years, departments [(id, name)], type_groups [(account_no, name[, module])] (default: a sales
+        type per 3xxx account, a purchase type per input-VAT account), products [Product]. Returns the id."""
         return self.state.add_client(name, organization_number, accounts, **kwargs)
 
     def client_id(self, name: str) -> int:
@@ -114,6 +116,92 @@ class TwentyFourSevenSimulator(ServedSimulator):
         with self.state.lock:
             return sum((e.amount for e in self.state.client(client_id).entries
                         if e.account_no == account_no and (before is None or e.date < before)), Decimal("0.00"))
+
+    # -- test helpers: the booking side (departments, type groups, products, fiscal years) ---------
+
+    def add_department(self, client_id: int, department_id: int, name: str) -> None:
+        self.state.add_department(client_id, department_id, name)
+
+    def remove_department(self, client_id: int, department_id: int) -> None:
+        self.state.remove_department(client_id, department_id)
+
+    def set_type_group(self, client_id: int, account_no: int, name: str | None = None, module: str = "Sale") -> int:
+        """Gives the account a type group (sales type; module "Purchase" for a purchase type), replacing the one
+        it had in that module; returns the type group id."""
+        return self.state.set_type_group(client_id, account_no, name, module)
+
+    def remove_type_group(self, client_id: int, account_no: int, module: str = "Sale") -> None:
+        self.state.remove_type_group(client_id, account_no, module)
+
+    def add_transaction_type(self, client_id: int, type_id: int, no: int, title: str, turnover: bool = False) -> None:
+        self.state.add_transaction_type(client_id, type_id, no, title, turnover)
+
+    def remove_transaction_type(self, client_id: int, no: int) -> None:
+        self.state.remove_transaction_type(client_id, no)
+
+    def add_product(self, client_id: int, no: str, name: str, price: Any = "0.00", tax_rate: Any = "25",
+                    **fields: Any) -> int:
+        """Adds a product (e.g. no="GIFTCARD"); returns its Id."""
+        return self.state.add_product(client_id, no, name, price, tax_rate, **fields)
+
+    def remove_product(self, client_id: int, no: str) -> None:
+        self.state.remove_product(client_id, no)
+
+    def set_fiscal_year_locked(self, client_id: int, year: int, locked: bool = True) -> None:
+        """Locks (closes) or opens the fiscal year, creating it if missing."""
+        self.state.set_fiscal_year_locked(client_id, year, locked)
+
+    def remove_fiscal_year(self, client_id: int, year: int) -> None:
+        self.state.remove_fiscal_year(client_id, year)
+
+    # -- test helpers: what a hub booked (ledger, voucher reception, attachments) -----------------
+    # Amounts are Decimal, dates date/datetime; the /_sim endpoints give the same dicts as JSON (strings).
+
+    def vouchers(self, client_id: int, text: str | None = None) -> list[dict[str, Any]]:
+        """Ledger vouchers (lines grouped by TransactionNo), by number; with ``text`` only those with a line
+        comment containing it. Keys: transaction_no, date, transaction_type_ids, origin ("helper",
+        "SaveBundleList", "voucher reception"), registered, comments, department_ids, stamp_nos, files,
+        balance, lines [{account_no, date, amount, tax_no, department_id, project_id, customer_id, comment,
+        stamp_no}]."""
+        return self.state.vouchers(client_id, text)
+
+    def voucher_reception(self, client_id: int) -> list[dict[str, Any]]:
+        """Drafts in voucher reception (SaveBundleList SaveOption=1), oldest first. Keys: draft_id, client_id,
+        created, bundle_name, year_id, sort, transaction_type_id, transaction_no (0 = numbered at approval),
+        allow_difference, direct_ledger, bundle_direct_accounting, balanced, difference, comments, stamp_nos,
+        files, lines."""
+        return self.state.voucher_reception(client_id)
+
+    def approve_draft(self, client_id: int, draft_id: int) -> int:
+        """Approves a draft into the ledger as a bookkeeper would; returns its TransactionNo. KeyError if there
+        is no such draft; state.DraftRefused (``problems``) if it cannot be posted (unbalanced, closed year...)."""
+        return self.state.approve_draft(client_id, draft_id)
+
+    def delete_draft(self, client_id: int, draft_id: int) -> None:
+        """Discards a draft from voucher reception (a bookkeeper deleting it)."""
+        self.state.delete_draft(client_id, draft_id)
+
+    def find_bookings(self, client_id: int, text: str) -> dict[str, list[dict[str, Any]]]:
+        """{"ledger": vouchers whose line comments contain text, "voucher_reception": drafts whose line comments
+        or bundle name contain it}: e.g. exactly one booking per "[LB-...]" reference."""
+        return self.state.find_bookings(client_id, text)
+
+    def attachments(self, client_id: int) -> list[dict[str, Any]]:
+        """Every AttachmentService file of the company, saved or not. Keys: file_id, client_id, type, size,
+        md5, created, saved (None = never saved), location, stamp_no, flags, vouchers (TransactionNos carrying
+        its stamp number), drafts (draft ids carrying it), metadata."""
+        return self.state.attachments(client_id)
+
+    def orphan_attachments(self, client_id: int) -> list[dict[str, Any]]:
+        """Saved files tied to no ledger voucher and no draft by stamp number."""
+        return self.state.orphan_attachments(client_id)
+
+    def voucher_files(self, client_id: int) -> dict[int, list[int]]:
+        """TransactionNo -> ids of the saved files tied to that ledger voucher (vouchers with files only)."""
+        return self.state.voucher_files(client_id)
+
+    def file_content(self, client_id: int, file_id: int) -> bytes:
+        return self.state.file_content(client_id, file_id)
 
     # -- test helpers: sessions, clock, counters, faults ------------------------------------------
 

@@ -638,7 +638,7 @@ def test_unknown_operation_and_bad_requests(sim):
                                headers={"Content-Type": "text/xml"})
     assert wrong_service.status_code == 500
     assert etree.fromstring(wrong_service.content).findtext(f".//{{{SOAP_ENV}}}Fault/faultcode") == "soap:Client"
-    not_implemented = httpx.post(sim.url("account"), content=soap_envelope("GetTypeList", WS_NS),
+    not_implemented = httpx.post(sim.url("account"), content=soap_envelope("CheckAccountNo", WS_NS),
                                  headers={"Content-Type": "text/xml"})
     assert not_implemented.status_code == 500 and "not implemented" in not_implemented.text
     garbage = httpx.post(sim.url("auth"), content="<not-xml", headers={"Content-Type": "text/xml"})
