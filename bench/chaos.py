@@ -1,7 +1,7 @@
 """python -m bench.chaos (make chaos): the hub run as an adversary would run it, through the local runtime.
 
 N settlements (default 1,000), each sent twice (half of them both sends at once), "transfer now"
-pressed from several threads at once (every 2 s) while they arrive, SQS delivering processed messages again,
+pressed from several threads at once (every 5 s) while they arrive, SQS delivering processed messages again,
 and eAccounting failing voucher and attachment uploads: 10 % 5xx (half before the vendor saved
 anything, half after it did), 5 % 429, 2 % timeout after commit. Then: every document must be
 booked exactly once (failed ones are replayed, as a bookkeeper would), every voucher must carry its
@@ -82,6 +82,7 @@ def run_once(bodies: list[dict], *, chaos: bool, concurrency: int, presses: int)
         total_s = time.perf_counter() - started
         stack.simulator.state.faults.clear()
         result = _verify(stack, api, connection_id, bodies)
+        result["accepted_to_booked"] = _latencies(api, connection_id)
         result.update(
             chaos=chaos, documents=len(bodies), answers=answers, last_press=final, replayed=replays,
             send_seconds=round(sent_s, 1), sends_per_second=round(2 * len(bodies) / sent_s, 1), drain_seconds=round(drained_s, 1), total_seconds=round(total_s, 1),
@@ -130,7 +131,7 @@ def _send_twice(stack: DevStack, api, connection_id: str, bodies: list[dict], pr
                 client.post(f"/connections/{connection_id}/transfers")
 
     def burst_every_two_seconds(barrier: threading.Barrier) -> None:
-        while not done.wait(2.0):
+        while not done.wait(5.0):
             barrier.wait()
         barrier.abort()
 
@@ -145,6 +146,34 @@ def _send_twice(stack: DevStack, api, connection_id: str, bodies: list[dict], pr
     for thread in pressers:
         thread.join()
     return answers
+
+
+def _documents(api, connection_id: str, state: str) -> list[dict]:
+    found, cursor = [], None
+    while True:
+        params = {"state": state, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = api.get(f"/connections/{connection_id}/documents", params=params).json()
+        found += page["documents"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return found
+
+
+def _latencies(api, connection_id: str) -> dict:
+    """From acceptance to booked, per document: where the time of a drain goes."""
+    from datetime import datetime
+
+    from .runtime import percentile
+
+    booked = _documents(api, connection_id, "booked")
+    seconds = [(datetime.fromisoformat(d["booked_at"]) - datetime.fromisoformat(d["received_at"])).total_seconds()
+               for d in booked if d.get("booked_at")]
+    attempts = [d["attempts"] for d in booked]
+    if not seconds:
+        return {}
+    return {"p50_s": round(percentile(seconds, 50), 1), "p95_s": round(percentile(seconds, 95), 1),
+            "max_s": round(max(seconds), 1), "max_claims": max(attempts),
+            "claims_per_document": round(sum(attempts) / len(attempts), 2)}
 
 
 def _count(api, connection_id: str, state: str) -> int:
@@ -205,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(run_once(bodies, chaos=False, concurrency=args.concurrency, presses=args.presses))
     print(heading("C", "Chaos: duplicates, concurrent presses, redeliveries, vendor faults", [
         f"{args.documents} settlements, each sent twice (half at once); transfer now pressed from {args.presses} "
-        "threads at once every 2 s while they arrive; 10 % of processed SQS messages delivered again; voucher and",
+        "threads at once every 5 s while they arrive; 10 % of processed SQS messages delivered again; voucher and",
         "attachment uploads: 5 % 503, 5 % 502 after commit, 5 % 429, 2 % timeout after commit (chaos run only).",
         f"{args.concurrency} worker containers; vendor timeout 1 s; settle wait 3 s. 'drain': from the first send "
         "until every document was booked or failed; 'total': including replays of the failed.",

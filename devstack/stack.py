@@ -1,10 +1,12 @@
 """DevStack: moto server + vendor simulators (Visma eAccounting, 24SevenOffice) + local gateway +
-schedule + SQS poller, in one process."""
+schedule + SQS poller. moto and every function container run in processes of their own."""
 from __future__ import annotations
 
 import json
 import os
+import select
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +29,29 @@ VISMA_CLIENT_SECRET = "local-secret"
 # The hub's ApplicationId at the 24SevenOffice simulator (configuration, as in AWS).
 TFSO_APPLICATION_ID = "6f0b7a52-3c1e-4c8a-9a55-24502450aa01"
 TFSO_USER = ("integration@regnskap.example", "integration-password")
+
+
+def _start_moto(port: int, timeout: float = 60.0) -> subprocess.Popen:
+    """moto's server in a process of its own (devstack/moto_process.py); returns once it answers."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "shared"), str(ROOT)])}
+    process = subprocess.Popen([sys.executable, "-m", "devstack.moto_process", str(port)], cwd=str(ROOT), env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    if not ready or process.stdout.readline().strip() != b"ready":
+        process.kill()
+        raise RuntimeError(f"moto's server did not start on port {port}")
+    return process
+
+
+def _stop_moto(process: subprocess.Popen) -> None:
+    try:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        process.kill()
+        process.wait(timeout=10)
 
 
 def free_port() -> int:
@@ -70,10 +95,6 @@ class DevStack:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "DevStack":
-        from moto.server import ThreadedMotoServer
-
-        from .moto_atomic import serialize_dynamodb
-
         from simulators import twentyfourseven
         from simulators.visma_eaccounting import SimulatorConfig, VismaSimulator
 
@@ -84,12 +105,8 @@ class DevStack:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         opts = self.options
         moto_port = opts.moto_port or free_port()
-        serialize_dynamodb()  # conditional writes atomic, as in DynamoDB (see moto_atomic.py)
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-        self.moto.start()
+        self.moto = _start_moto(moto_port)
         moto_url = f"http://127.0.0.1:{moto_port}"
-        # moto's state lives in this process, not in the server: a second stack here starts empty.
-        httpx.post(f"{moto_url}/moto-api/reset", timeout=30).raise_for_status()
 
         self.simulator = VismaSimulator(SimulatorConfig(latency_ms=opts.simulator_latency_ms))
         sim_url = self.simulator.start(port=opts.simulator_port)
@@ -170,7 +187,8 @@ class DevStack:
             if part is not None:
                 part.stop()
         if self.moto is not None:
-            self.moto.stop()
+            _stop_moto(self.moto)
+            self.moto = None
 
     def __enter__(self) -> "DevStack":
         return self.start()

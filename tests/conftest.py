@@ -83,8 +83,10 @@ def aws(monkeypatch, visma_server, tfso_server):
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("LB_AWS_ENDPOINT_URL", raising=False)
     from devstack.moto_atomic import serialize_dynamodb
+    from devstack.moto_speed import narrow_queries
 
     serialize_dynamodb()  # conditional writes atomic under threads, as in DynamoDB
+    narrow_queries()  # a query costs its partition, not the whole table
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
         created = aws_resources.create_all(session, None, prefix="test", max_delivery_attempts=6)
