@@ -23,3 +23,8 @@ def reset_process_caches() -> None:
     worker._persistence.cache_clear()
     worker._idempotent_booker.cache_clear()
     visma._http_by_url.clear()
+    import sys
+
+    soap = sys.modules.get("ledgerbridge.connectors.twentyfourseven.soap")
+    if soap is not None:  # loaded only where 24SevenOffice is used: never import it for this
+        soap._clients.clear()

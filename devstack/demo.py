@@ -1,9 +1,11 @@
 """make demo: both vendors end to end against the local stack; exits non-zero if anything is off.
 
 Visma eAccounting (a bakery's POS back office): connect via OAuth, read the chart, save the
-account setup (a wrong one first), ingest a week of Z-reports (plus a resend, a conflicting
+account setup (a wrong one first; gift cards on their liability account), ingest a week of
+Z-reports (one with gift cards sold and redeemed, plus a closed day, a resend, a conflicting
 resend and a malformed one), run the schedule, show the export log, fix an unmapped category
-and replay, and check that the simulator holds exactly one voucher per booked settlement.
+and replay, refuse a changed resend of a booked day, and check that the simulator holds exactly
+one voucher per booked settlement.
 
 24SevenOffice (an accounting office's balance reconciliation): store the integration user
 (a wrong password first), pick a transaction type, import the client companies, set them up,
@@ -55,19 +57,34 @@ def run_demo(stack: DevStack) -> None:
           f"accounts this year: {len(next(iter(catalog['accounts'].values())))}")
 
     say("3. Save the account setup — first with an account that no longer exists")
-    wrong = api.put(f"/connections/{connection_id}/account-setup", json=samples.account_setup(food_account="3010"))
+    wrong = api.put(f"/connections/{connection_id}/account-setup",
+                    json=samples.account_setup(food_account="3010", gift_cards=True))
     print(f"{wrong.status_code}: {wrong.json()['message']}")
     expect(wrong.status_code == 422, "a setup with account 3010 must be refused")
-    saved = api.put(f"/connections/{connection_id}/account-setup", json=samples.account_setup())
+    # Gift cards are a liability without VAT: a VAT code on that row is refused, naming the row.
+    taxed = samples.account_setup(gift_cards=True)
+    taxed["rows"][-1]["vat_code"] = "3"
+    refused = api.put(f"/connections/{connection_id}/account-setup", json=taxed)
+    print(f"gift card row with VAT code -> {refused.status_code}: {refused.json()['message']}")
+    expect(refused.status_code == 422 and "gift_card row" in refused.json()["message"], "no VAT on gift cards")
+    saved = api.put(f"/connections/{connection_id}/account-setup", json=samples.account_setup(gift_cards=True))
     expect(saved.status_code == 200, f"setup: {saved.status_code} {saved.text}")
     print(f"saved; next scheduled run: {saved.json()['next_run_at']}")
 
     say("4. Ingest a week of daily settlements with their PDFs")
     week = [today - timedelta(days=d) for d in range(7, 0, -1)]
+    gift_card_day = week[2]
     for day in week:
-        response = api.post(f"/connections/{connection_id}/settlements", json=samples.settlement(day, 1))
+        # One day sold gift cards for 500 and took 200 in gift cards as payment.
+        gift_cards = ("500.00", "200.00") if day == gift_card_day else None
+        response = api.post(f"/connections/{connection_id}/settlements",
+                            json=samples.settlement(day, 1, gift_cards=gift_cards))
         expect(response.status_code == 201, f"ingest {day}: {response.status_code} {response.text}")
-    print(f"accepted {len(week)} settlements ({week[0]} .. {week[-1]})")
+    print(f"accepted {len(week)} settlements ({week[0]} .. {week[-1]}); {gift_card_day}: gift cards sold 500.00, "
+          f"redeemed 200.00")
+    closed = api.post(f"/connections/{connection_id}/settlements", json=samples.closed_day(week[3], register="2"))
+    print(f"closed day       -> {closed.status_code} {closed.json()['state']}: {closed.json()['reason']}")
+    expect(closed.status_code == 201 and closed.json()["state"] == "nothing_to_book", "a closed day is accepted")
     resend = api.post(f"/connections/{connection_id}/settlements", json=samples.settlement(week[0], 1))
     print(f"identical resend -> {resend.status_code} (nothing changes)")
     expect(resend.status_code == 200, "an identical resend is accepted without change")
@@ -83,7 +100,7 @@ def run_demo(stack: DevStack) -> None:
     too_old = api.post(f"/connections/{connection_id}/settlements", json=samples.settlement(today - timedelta(days=40), 9))
     expect(too_old.status_code == 201 and "from-date" in (too_old.json()["reason"] or ""), "a reason for the old one")
     print(f"before from-date -> {too_old.status_code}, stays waiting: {too_old.json()['reason']}")
-    unmapped = samples.settlement(week[-1], 3, extra_category="Gavekort solgt")
+    unmapped = samples.settlement(week[-1], 3, extra_category="Blomster")
     expect(api.post(f"/connections/{connection_id}/settlements", json=unmapped).status_code == 201, "unmapped ingest")
 
     say("5. The schedule fires (EventBridge stand-in) and the worker books")
@@ -95,16 +112,21 @@ def run_demo(stack: DevStack) -> None:
     say("6. Export log")
     print_log(api, connection_id)
     failed = api.get(f"/connections/{connection_id}/documents", params={"state": "failed"}).json()["documents"]
-    expect(len(failed) == 1 and "Gavekort solgt" in failed[0]["reason"], "the unmapped category fails with a reason")
+    expect(len(failed) == 1 and "Blomster" in failed[0]["reason"], "the unmapped category fails with a reason")
 
     say("7. Fix the setup (map the new category) and replay the failed settlement")
-    setup = samples.account_setup()
-    setup["rows"].append({"kind": "sales", "key": "Gavekort solgt", "vat_rate": "25", "account": "3000", "vat_code": "3"})
+    setup = samples.account_setup(gift_cards=True)
+    setup["rows"].append({"kind": "sales", "key": "Blomster", "vat_rate": "25", "account": "3000", "vat_code": "3"})
     expect(api.put(f"/connections/{connection_id}/account-setup", json=setup).status_code == 200, "setup update")
     replay = api.post(f"/connections/{connection_id}/documents/{failed[0]['document_id']}/replay")
     expect(replay.status_code == 202, f"replay: {replay.status_code} {replay.text}")
     stack.drain()
     print_log(api, connection_id, state="booked")
+
+    changed = api.post(f"/connections/{connection_id}/settlements", json=samples.settlement(week[1], 1, scale=2))
+    print(f"changed resend of a booked day -> {changed.status_code}: {changed.json()['message']}")
+    expect(changed.status_code == 409 and "correction" in changed.json()["message"]
+           and "supersede" not in changed.json()["message"], "a booked day is corrected in eAccounting, not replaced")
 
     say("8. Check: exactly one voucher per booked settlement in eAccounting")
     booked = api.get(f"/connections/{connection_id}/documents", params={"state": "booked", "limit": 200}).json()
@@ -117,6 +139,10 @@ def run_demo(stack: DevStack) -> None:
         expect(debit == credit, f"voucher {voucher['NumberAndNumberSeries']} is balanced")
         expect(bool(voucher["Attachments"]["AttachmentIds"]), "every voucher has its Z-report attached")
     print("all vouchers balanced to the cent, each with its PDF attached")
+    gift = [r for v in vouchers for r in v["Rows"] if r["AccountNumber"] == 2900]
+    print("gift cards on 2900: " + ", ".join(f"{r['TransactionText']} debit {r['DebitAmount']} credit "
+                                               f"{r['CreditAmount']}" for r in gift))
+    expect(len(gift) == 2 and all(not r.get("VatCodeId") for r in gift), "gift cards: liability, no VAT")
 
 
 def run_reconciliation_demo(stack: DevStack) -> None:

@@ -17,8 +17,14 @@ def z_report_pdf(document_id: str) -> str:
 
 
 def settlement(day: date, number: int, *, register: str = "1", scale: int = 1, with_pdf: bool = True,
-               extra_category: str | None = None) -> dict:
-    """One day's Z-report. Amounts vary with the day so that every voucher is different."""
+               extra_category: str | None = None, gift_cards: tuple[str, str] | None = None,
+               with_cost: bool = False) -> dict:
+    """One day's Z-report. Amounts vary with the day so that every voucher is different.
+
+    ``gift_cards`` = (sold, redeemed): gift cards sold are paid for by card on top of the sales;
+    gift cards redeemed paid for part of the sales instead of card. Neither is a sales line or a
+    payment: they go in the settlement's own ``gift_cards`` (a liability, never revenue).
+    """
     seed = day.toordinal() % 97 + number
     lines = [
         ("Brød og bakst", Decimal("15"), Decimal(1200 + seed * 7) * scale + Decimal("0.40")),
@@ -33,6 +39,8 @@ def settlement(day: date, number: int, *, register: str = "1", scale: int = 1, w
         net = (gross / (1 + rate / 100)).quantize(CENT)
         sales.append({"category": category, "vat_rate": str(rate), "net": str(net), "vat": str(gross - net),
                       "gross": str(gross)})
+        if with_cost:  # the cost of the goods sold, about 40 % of the net: what inventory change books
+            sales[-1]["cost"] = str((net * Decimal("0.4")).quantize(CENT))
     gross_total = sum(Decimal(s["gross"]) for s in sales)
     net_total = sum(Decimal(s["net"]) for s in sales)
     vat_total = sum(Decimal(s["vat"]) for s in sales)
@@ -42,6 +50,8 @@ def settlement(day: date, number: int, *, register: str = "1", scale: int = 1, w
     cash_rounding = cash_paid - cash_sales
     vipps = (gross_total * Decimal("0.2")).quantize(CENT)
     card = gross_total - cash_sales - vipps
+    sold, redeemed = (Decimal(gift_cards[0]), Decimal(gift_cards[1])) if gift_cards else (Decimal(0), Decimal(0))
+    card += sold - redeemed
     document_id = f"Z-{register}-{day.isoformat()}-{number}"
     body = {
         "document_id": document_id, "business_date": day.isoformat(), "currency": "NOK", "register_id": register,
@@ -51,14 +61,24 @@ def settlement(day: date, number: int, *, register: str = "1", scale: int = 1, w
         "cash_rounding": str(cash_rounding),
         "totals": {"net": str(net_total), "vat": str(vat_total), "gross": str(gross_total)},
     }
+    if gift_cards:
+        body["gift_cards"] = {"sold": f"{sold:.2f}", "redeemed": f"{redeemed:.2f}"}
     if with_pdf:
         body["attachment"] = {"file_name": f"{document_id}.pdf", "content_type": "application/pdf",
                               "data": z_report_pdf(document_id)}
     return body
 
 
-def account_setup(food_account: str = "3011") -> dict:
-    return {"rows": [
+def closed_day(day: date, *, register: str = "1") -> dict:
+    """A day the shop was closed: the Z-report has no sales and no payments."""
+    return {"document_id": f"Z-{register}-{day.isoformat()}-closed", "business_date": day.isoformat(),
+            "currency": "NOK", "register_id": register, "sales": [], "payments": [],
+            "totals": {"net": "0.00", "vat": "0.00", "gross": "0.00"}}
+
+
+def account_setup(food_account: str = "3011", *, gift_cards: bool = False) -> dict:
+    """The bakery's setup; ``gift_cards`` adds the gift card liability row (2900, no VAT code)."""
+    setup = {"rows": [
         {"kind": "sales", "key": "Brød og bakst", "vat_rate": "15", "account": food_account, "vat_code": "31"},
         {"kind": "sales", "key": "Kaffe servert", "vat_rate": "25", "account": "3000", "vat_code": "3"},
         {"kind": "sales", "key": "Varer", "vat_rate": "25", "account": "3000", "vat_code": "3"},
@@ -69,3 +89,31 @@ def account_setup(food_account: str = "3011") -> dict:
         {"kind": "payment", "key": "Kontant", "account": "1900"},
         {"kind": "rounding", "account": "7770"},
     ]}
+    if gift_cards:
+        setup["rows"].append({"kind": "gift_card", "account": "2900"})
+    return setup
+
+
+# Havnekafeen AS in the 24SevenOffice simulator: the shop's company (client 1100003).
+SHOP_COMPANY = "1100003"
+
+
+def shop_setup_24so(*, kiosk_account: str = "3000", inventory_change: bool = True) -> dict:
+    """The café's setup in 24SevenOffice: its own chart (sales accounts with sales types), gift
+    cards on 2905, and inventory change between 1460 Varelager and 4090 Beholdningsendring.
+    ``kiosk_account="3090"`` maps the goods to the one sales account without a sales type."""
+    rows = [
+        {"kind": "sales", "key": "Brød og bakst", "vat_rate": "15", "account": "3011", "vat_code": "31"},
+        {"kind": "sales", "key": "Kaffe servert", "vat_rate": "25", "account": "3000", "vat_code": "3"},
+        {"kind": "sales", "key": "Varer", "vat_rate": "25", "account": kiosk_account, "vat_code": "3"},
+        {"kind": "vat", "key": "15", "account": "2701"},
+        {"kind": "vat", "key": "25", "account": "2700"},
+        {"kind": "payment", "key": "Kort", "account": "1570"},
+        {"kind": "payment", "key": "Vipps", "account": "1920"},
+        {"kind": "payment", "key": "Kontant", "account": "1900"},
+        {"kind": "rounding", "account": "7795"},
+        {"kind": "gift_card", "account": "2905"},
+    ]
+    if inventory_change:
+        rows += [{"kind": "inventory", "account": "1460"}, {"kind": "inventory_change", "account": "4090"}]
+    return {"rows": rows, "inventory_change": inventory_change}

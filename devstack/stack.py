@@ -128,6 +128,7 @@ class DevStack:
                 "visma_eaccounting.token_url": f"{sim_url}/connect/token",
                 "visma_eaccounting.api_url": f"{sim_url}/v2",
                 "24sevenoffice.api_url": tfso_url,
+                "24sevenoffice.hosts.webservices": tfso_url,
             }),
             "LB_APPLICATION_IDS": json.dumps({"24sevenoffice": TFSO_APPLICATION_ID}),
             # Each worker container is a process with its own rate limiter, as in AWS: each takes

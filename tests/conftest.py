@@ -71,6 +71,7 @@ def aws(monkeypatch, visma_server, tfso_server):
             "visma_eaccounting.token_url": f"{visma_server.base_url}/connect/token",
             "visma_eaccounting.api_url": f"{visma_server.base_url}/v2",
             "24sevenoffice.api_url": tfso_server.base_url,
+            "24sevenoffice.hosts.webservices": tfso_server.base_url,
         }),
         "LB_APPLICATION_IDS": json.dumps({"24sevenoffice": TFSO_APPLICATION_ID}),
         "LB_BACKOFF_BASE_SECONDS": "0", "LB_VENDOR_TIMEOUT_SECONDS": "2",
@@ -82,10 +83,11 @@ def aws(monkeypatch, visma_server, tfso_server):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("LB_AWS_ENDPOINT_URL", raising=False)
-    from devstack.moto_atomic import serialize_dynamodb
+    from devstack.moto_atomic import serialize_dynamodb, serialize_s3_objects
     from devstack.moto_speed import narrow_queries
 
     serialize_dynamodb()  # conditional writes atomic under threads, as in DynamoDB
+    serialize_s3_objects()  # concurrent writes of one key, as S3 takes them
     narrow_queries()  # a query costs its partition, not the whole table
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)

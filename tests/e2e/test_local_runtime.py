@@ -25,6 +25,11 @@ def test_demo_flow_books_a_week_exactly_once():
     assert "account 3010 does not exist in fiscal year 2026" in output
     assert "identical resend -> 200" in output and "changed resend   -> 409" in output
     assert "booked in the log: 8; vouchers in eAccounting: 8" in output
+    # Issue 8: a closed day, gift cards on their liability account (never VAT), a booked day corrected.
+    assert "closed day       -> 201 nothing_to_book: no sales: nothing to book (closed day)" in output
+    assert "gift card row with VAT code -> 422" in output
+    assert "gift cards on 2900: Gavekort solgt debit 0.00 credit 500.00, Gavekort innløst debit 200.00" in output
+    assert "changed resend of a booked day -> 409" in output and "book a correction in the accounting system" in output
     # 24SevenOffice: three companies imported, set up, refreshed; failures end with their reasons.
     assert "import run: done {'companies': 3" in output
     assert "not in the chart of accounts of Havnekafeen AS: 1510" in output

@@ -33,7 +33,7 @@ from ledgerbridge.models.common import utcnow
 from tests.integration.tfso_helpers import connect_tfso, import_companies
 
 TENANT = "tenant-fuzz"
-OPERATIONS = 28
+OPERATIONS = 29
 FJORD = "1100001"  # a client company of the simulator's integration user
 
 CONFIG = {

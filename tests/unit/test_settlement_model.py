@@ -10,7 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from devstack import samples
-from ledgerbridge.models.settlement import MAX_ATTACHMENT_BYTES, Attachment, SalesLine, Settlement
+from ledgerbridge.models.settlement import (
+    MAX_ATTACHMENT_BYTES,
+    MAX_PAYMENT_LINES,
+    MAX_SALES_LINES,
+    Attachment,
+    SalesLine,
+    Settlement,
+)
 
 DAY = date(2026, 3, 2)
 
@@ -106,15 +113,18 @@ def test_vat_rate_out_of_range_or_too_precise_is_refused(rate):
         SalesLine.model_validate({"category": "Varer", "vat_rate": rate, "net": "0", "vat": "0", "gross": "0"})
 
 
-def test_duplicate_category_at_same_rate_is_refused_even_if_written_differently():
-    body = simple([("Varer", "25", "80.00", "20.00"), ("Varer", "25.00", "8.00", "2.00")], [("Kort", "110.00")])
-    text = error_text(body)
-    assert "sales lines repeat category@vat_rate: Varer@25" in text
+def test_a_category_and_rate_may_repeat_one_line_per_product():
+    # Issue 8: a busy shop sends one line per product; lines of one category@rate are summed when
+    # the voucher is built. Before, the second "Varer@25" was refused.
+    body = simple([("Varer", "25", "80.00", "20.00"), ("Varer", "25.00", "8.00", "2.00"),
+                   ("  Varer ", "25", "4.00", "1.00")], [("Kort", "115.00")])
+    s = Settlement.model_validate(body)
+    assert [line.mapping_key for line in s.sales] == ["Varer@25"] * 3  # stripped, one mapping key
 
 
-def test_category_whitespace_is_stripped_so_duplicates_are_caught():
-    body = simple([("Varer", "25", "80.00", "20.00"), ("  Varer ", "25", "8.00", "2.00")], [("Kort", "110.00")])
-    assert "Varer@25" in error_text(body)
+def test_payment_methods_may_repeat():
+    s = Settlement.model_validate(simple([("Varer", "25", "80.00", "20.00")], [("Kort", "60.00"), ("Kort", "40.00")]))
+    assert [p.method for p in s.payments] == ["Kort", "Kort"]
 
 
 # --- totals and payments -----------------------------------------------------------------------
@@ -134,7 +144,8 @@ def test_payments_must_equal_gross_plus_cash_rounding():
     body = simple([("Varer", "25", "80.00", "20.00")], [("Kort", "60.00"), ("Kontant", "40.00")],
                   cash_rounding="0.40")
     text = error_text(body)
-    assert "payments add up to 100.00 but totals.gross + cash_rounding is 100.40" in text
+    assert ("payments add up to 100.00 but totals.gross + gift_cards.sold - gift_cards.redeemed + cash_rounding "
+            "is 100.40 (100.00 + 0.00 - 0.00 + 0.40)") in text
 
 
 def test_payments_one_cent_short_is_refused():
@@ -151,8 +162,9 @@ def test_no_payments_only_valid_when_nothing_was_taken():
 def test_all_problems_are_reported_together():
     body = simple([("Varer", "25", "80.00", "20.00"), ("Varer", "25", "8.00", "2.00")], [("Kort", "1.00")])
     body["totals"]["net"] = "1.00"
+    body["totals"]["vat"] = "2.00"
     text = error_text(body)
-    assert "totals.net" in text and "payments add up to" in text and "repeat" in text
+    assert "totals.net" in text and "totals.vat" in text and "payments add up to" in text
 
 
 # --- amounts at the door -----------------------------------------------------------------------
@@ -285,3 +297,160 @@ def test_content_hash_ignores_how_the_vat_rate_is_written():
     a, b = Settlement.model_validate(body), Settlement.model_validate(other)
     assert a.sales[0].mapping_key == b.sales[0].mapping_key  # same booked content
     assert a.content_hash() == b.content_hash()
+
+
+# --- issue 8: closed days ------------------------------------------------------------------------
+
+def closed(**extra) -> dict:
+    body = {"document_id": "Z-1", "business_date": "2026-03-02", "sales": [], "payments": [],
+            "totals": {"net": "0.00", "vat": "0.00", "gross": "0.00"}}
+    body.update(extra)
+    return body
+
+
+def test_a_closed_day_without_sales_is_accepted_as_nothing_to_book():
+    # Before: "sales: List should have at least 1 item" (422).
+    assert Settlement.model_validate(closed()).nothing_to_book
+    assert Settlement.model_validate(closed(payments=[{"method": "Kort", "amount": "0.00"}])).nothing_to_book
+    assert Settlement.model_validate(samples.closed_day(DAY)).nothing_to_book
+
+
+def test_a_closed_day_still_says_sales_even_when_empty():
+    body = closed()
+    del body["sales"]
+    assert "sales" in error_text(body)  # an omitted list is a sender's bug, not a closed day
+
+
+def test_a_day_with_zero_totals_but_money_moving_is_not_nothing_to_book():
+    # Sales that net to zero (a sale and its return) still book their revenue lines.
+    netted = Settlement.model_validate(simple([("Varer", "25", "80.00", "20.00"), ("Kaffe", "25", "-80.00", "-20.00")],
+                                              []))
+    assert netted.totals.gross == 0 and not netted.nothing_to_book
+    # No sales, but gift cards were sold and paid for.
+    gift = Settlement.model_validate(closed(payments=[{"method": "Kort", "amount": "500.00"}],
+                                            gift_cards={"sold": "500.00"}))
+    assert not gift.nothing_to_book
+    # A line with amounts zero but a cost (a giveaway out of stock).
+    giveaway = Settlement.model_validate(simple([("Varer", "25", "0.00", "0.00")], []))
+    assert giveaway.nothing_to_book
+    giveaway.sales[0].cost = Decimal("12.00")
+    assert not giveaway.nothing_to_book
+
+
+def test_a_closed_day_with_payments_is_refused():
+    text = error_text(closed(payments=[{"method": "Kort", "amount": "10.00"}]))
+    assert "payments add up to 10.00" in text
+
+
+# --- issue 8: thousands of lines ---------------------------------------------------------------
+
+def many(lines: int, payments: int = 1) -> dict:
+    sales = [("Varer" if i % 2 else "Kaffe", "25", "8.00", "2.00") for i in range(lines)]
+    body = simple(sales, [])
+    total = Decimal("10.00") * lines
+    body["payments"] = [{"method": "Kort", "amount": str(total / payments)} for _ in range(payments)]
+    return body
+
+
+def test_twenty_thousand_sales_lines_and_a_thousand_payment_lines_are_accepted():
+    s = Settlement.model_validate(many(20_000, payments=1_000))
+    assert len(s.sales) == MAX_SALES_LINES == 20_000 and len(s.payments) == MAX_PAYMENT_LINES == 1_000
+    assert s.totals.gross == Decimal("200000.00")
+
+
+def test_more_lines_than_the_limits_are_refused_naming_the_limit():
+    text = error_text(many(20_001))
+    assert "sales" in text and "20000" in text
+    text = error_text(many(10, payments=1_001))
+    assert "payments" in text and "1000" in text
+
+
+# --- issue 8: long categories --------------------------------------------------------------------
+
+@pytest.mark.parametrize("category", [
+    "K" * 200,
+    "Bakervarer og brød fra eget bakeri – " * 5 + "Ølbrød og surdeig!"[:15],
+    "季節の和菓子と焼き菓子" * 18,  # CJK: 198 characters
+    "🥐" * 200,  # 200 characters, 400 UTF-16 code units
+    "e\u0301" * 100,  # e + combining acute: 200 code points
+], ids=["latin", "norwegian", "cjk", "emoji", "combining"])
+def test_categories_up_to_200_characters_of_any_script_are_accepted(category):
+    category = category[:200]
+    s = Settlement.model_validate(simple([(f"  {category}  ", "25", "80.00", "20.00")], [("Kort", "100.00")]))
+    assert s.sales[0].category == category.strip()
+    assert s.sales[0].mapping_key == f"{category.strip()}@25"
+
+
+def test_a_category_of_201_characters_is_refused():
+    body = simple([("K" * 201, "25", "80.00", "20.00")], [("Kort", "100.00")])
+    assert messages_of(body) == "sales.0.category"
+    assert "at most 200 characters" in error_text(body)
+
+
+# --- issue 8: gift cards and cost of goods -----------------------------------------------------------
+
+def test_gift_cards_default_to_zero():
+    s = Settlement.model_validate(sample())
+    assert s.gift_cards.sold == s.gift_cards.redeemed == Decimal("0.00") and s.gift_cards.is_zero
+
+
+def test_payments_cover_sales_plus_gift_cards_sold_minus_redeemed():
+    # Sold 500 in gift cards (paid by card), 30 of the sales were paid with a gift card.
+    body = simple([("Varer", "25", "80.00", "20.00")], [("Kort", "570.00")], gift_cards={"sold": "500",
+                                                                                       "redeemed": "30.00"})
+    s = Settlement.model_validate(body)
+    assert (s.gift_cards.sold, s.gift_cards.redeemed) == (Decimal("500.00"), Decimal("30.00"))
+    assert s.model_dump(mode="json")["gift_cards"] == {"sold": "500.00", "redeemed": "30.00"}
+
+
+def test_a_redeemed_gift_card_listed_as_a_payment_too_is_refused_with_the_rule():
+    body = simple([("Varer", "25", "80.00", "20.00")], [("Kort", "70.00"), ("Gavekort", "30.00")],
+                  gift_cards={"redeemed": "30.00"})
+    text = error_text(body)
+    assert ("payments add up to 100.00 but totals.gross + gift_cards.sold - gift_cards.redeemed + cash_rounding "
+            "is 70.00 (100.00 + 0.00 - 30.00 + 0.00)") in text
+    assert "belongs in gift_cards.redeemed, not in payments" in text
+
+
+def test_gift_cards_refuse_unknown_fields_and_inexact_amounts():
+    assert "gift_cards.issued" in messages_of(simple([("Varer", "25", "80.00", "20.00")], [("Kort", "100.00")],
+                                                     gift_cards={"issued": "1.00"}))
+    assert "more than two decimals" in error_text(simple([("Varer", "25", "80.00", "20.00")], [("Kort", "100.00")],
+                                                         gift_cards={"sold": "0.001"}))
+
+
+def messages_of(body: dict) -> str:
+    with pytest.raises(ValidationError) as info:
+        Settlement.model_validate(body)
+    return "; ".join(".".join(map(str, e["loc"])) for e in info.value.errors())
+
+
+def test_a_sales_line_may_carry_its_cost_of_goods():
+    body = simple([("Varer", "25", "80.00", "20.00")], [("Kort", "100.00")])
+    body["sales"][0]["cost"] = "45.50"
+    assert Settlement.model_validate(body).sales[0].cost == Decimal("45.50")
+    body["sales"][0]["cost"] = "45.505"
+    assert "more than two decimals" in error_text(body)
+
+
+# Hashes of the sample day as the settlement model computed them before gift cards and cost existed.
+OLD_SAMPLE_HASH = "e256879ebdf8effb202ef364b7ac34174e74384663dc2b27f47284d214cb10db"
+OLD_SAMPLE_HASH_WITHOUT_PDF = "8b7b170f206b3bbac92dd3c2e103688b8bcaf9a841c0cdd1fa5cfe3ebe72a0a1"
+
+
+def test_content_hash_of_a_settlement_without_the_new_fields_is_unchanged():
+    # A resend of a day stored before this change must still be an identical resend (200), not a 409.
+    assert Settlement.model_validate(sample()).content_hash() == OLD_SAMPLE_HASH
+    assert Settlement.model_validate(sample(with_pdf=False)).content_hash() == OLD_SAMPLE_HASH_WITHOUT_PDF
+    explicit_zero = sample()
+    explicit_zero["gift_cards"] = {"sold": "0", "redeemed": "0.00"}
+    explicit_zero["sales"][0]["cost"] = None
+    assert Settlement.model_validate(explicit_zero).content_hash() == OLD_SAMPLE_HASH
+
+
+def test_content_hash_changes_with_gift_cards_or_a_cost():
+    with_cost = sample()
+    with_cost["sales"][0]["cost"] = "1.00"
+    assert Settlement.model_validate(with_cost).content_hash() != OLD_SAMPLE_HASH
+    gifted = samples.settlement(DAY, 1, gift_cards=("100.00", "0.00"))
+    assert Settlement.model_validate(gifted).content_hash() != OLD_SAMPLE_HASH

@@ -204,3 +204,101 @@ def test_vat_row_with_a_non_numeric_rate_is_a_validation_error(key):
     body["rows"].append({"kind": "vat", "key": key, "account": "2709"})
     with pytest.raises(ValidationError):
         AccountSetup.model_validate(body)
+
+
+# --- issue 8: long keys, gift cards, inventory change ------------------------------------------------
+
+@pytest.mark.parametrize("key", ["K" * 200, "季節の和菓子" * 33 + "子", "🥐" * 200, "Brød og bakst – " * 12 + "Ølbrød"],
+                         ids=["latin", "cjk", "emoji", "norwegian"])
+def test_keys_up_to_200_characters_of_any_script_are_accepted(key):
+    key = key[:200]
+    row = MappingRow.model_validate({"kind": "sales", "key": f" {key} ", "vat_rate": "25", "account": "3000",
+                                     "vat_code": "3"})
+    assert row.row_id == f"sales:{key}@25"
+
+
+def test_a_key_of_201_characters_is_refused():
+    with pytest.raises(ValidationError, match="at most 200 characters"):
+        MappingRow.model_validate({"kind": "payment", "key": "K" * 201, "account": "1580"})
+
+
+def test_gift_card_row_is_one_row_without_vat():
+    row = MappingRow.model_validate({"kind": "gift_card", "account": "2900"})
+    assert row.row_id == "gift_card" and row.vat_code is None
+
+
+def test_a_vat_code_on_the_gift_card_row_is_refused_naming_the_row():
+    body = samples.account_setup(gift_cards=True)
+    body["rows"][-1]["vat_code"] = "3"
+    with pytest.raises(ValidationError) as info:
+        AccountSetup.model_validate(body)
+    [error] = info.value.errors()
+    assert error["loc"] == ("rows", len(body["rows"]) - 1)
+    assert "gift_card row: remove vat_code '3'" in error["msg"] and "without VAT" in error["msg"]
+
+
+@pytest.mark.parametrize("kind", ["inventory", "inventory_change"])
+def test_a_vat_code_on_an_inventory_row_is_refused(kind):
+    with pytest.raises(ValidationError, match=f"{kind} row: remove vat_code"):
+        MappingRow.model_validate({"kind": kind, "account": "1460", "vat_code": "3"})
+
+
+def test_two_gift_card_rows_are_refused():
+    body = samples.account_setup(gift_cards=True)
+    body["rows"].append({"kind": "gift_card", "account": "2901"})
+    with pytest.raises(ValidationError, match="rows repeat: gift_card"):
+        AccountSetup.model_validate(body)
+
+
+def test_inventory_change_on_needs_both_rows_naming_what_is_missing():
+    body = samples.account_setup()
+    body["inventory_change"] = True
+    with pytest.raises(ValidationError) as info:
+        AccountSetup.model_validate(body)
+    message = str(info.value)
+    assert "inventory_change is on but the setup has no inventory and no inventory_change row" in message
+    body["rows"].append({"kind": "inventory", "account": "1460"})
+    with pytest.raises(ValidationError, match="has no inventory_change row; add"):
+        AccountSetup.model_validate(body)
+    body["rows"].append({"kind": "inventory_change", "account": "4090"})
+    assert AccountSetup.model_validate(body).inventory_change
+
+
+def test_inventory_change_off_needs_no_inventory_rows():
+    setup = AccountSetup.model_validate(samples.account_setup())
+    assert setup.inventory_change is False
+
+
+def test_gift_card_and_inventory_accounts_are_checked_against_the_chart():
+    body = samples.account_setup(gift_cards=True)
+    body["inventory_change"] = True
+    body["rows"] += [{"kind": "inventory", "account": "1460"}, {"kind": "inventory_change", "account": "4090"}]
+    setup = AccountSetup.model_validate(body)
+    error = problems(setup, catalog(accounts_2026=ACCOUNTS + ["1460"]), [D2026])
+    assert error.details == [{"row": "gift_card", "message": "account 2900 does not exist in fiscal year 2026"},
+                             {"row": "inventory_change", "message": "account 4090 does not exist in fiscal year 2026"}]
+    resolved = validate_account_setup(setup, catalog(accounts_2026=ACCOUNTS + ["1460", "2900", "4090"]), [D2026])
+    assert resolved.inventory_change and resolved.index()["gift_card"].vat_code_id is None
+
+
+
+
+# --- issue 8: sales types (24SevenOffice's type groups) ------------------------------------------
+
+def test_a_sales_account_without_a_sales_type_is_refused_where_the_vendor_needs_one():
+    """24SevenOffice books no sale to an account without a type group: the setup names the account
+    and where to set it up; other row kinds (payments, VAT) need none, and Visma needs none at all."""
+    typed = [Account(number=a, name=a, sales_type="Salg høy sats" if a == "3000" else None) for a in ACCOUNTS]
+    cat = catalog(accounts_2025=typed, accounts_2026=typed)
+    cat.sales_types_required = True
+    cat.sales_type_setup = "Accounting > Settings > Sales types in 24SevenOffice"
+    setup = the_setup()
+    with pytest.raises(ValidationFailed) as info:
+        validate_account_setup(setup, cat, [D2026])
+    rows = {p["row"]: p["message"] for p in info.value.details}
+    offending = [r.row_id for r in setup.rows if r.kind.value == "sales" and r.account != "3000"]
+    assert offending and set(rows) == set(offending), rows
+    message = rows[offending[0]]
+    assert "has no sales type" in message and "Accounting > Settings > Sales types" in message
+    cat.sales_types_required = False  # Visma: the same chart passes
+    validate_account_setup(setup, cat, [D2026])

@@ -86,6 +86,12 @@ def put_vendor_settings(connection_id: PathId, settings: Annotated[dict[str, str
     return ConnectionView.of(connections.update_vendor_settings(tenant_of(app), connection_id, settings))
 
 
+@app.post("/connections/<connection_id>/choices")
+def refresh_choices(connection_id: PathId) -> ConnectionView:
+    """Read the lists to pick from (companies, departments, voucher types…) from the vendor again."""
+    return ConnectionView.of(connections.refresh_choices(tenant_of(app), connection_id))
+
+
 @app.get("/connections/<connection_id>/catalog")
 def catalog(connection_id: PathId, on_date: Annotated[date | None, Query(alias="date", **DATE_FILTER)] = None) -> Catalog:
     return connections.catalog(tenant_of(app), connection_id, on_date)
@@ -144,8 +150,11 @@ def get_document(connection_id: PathId, document_id: PathId) -> DocumentView:
 
 
 @app.post("/connections/<connection_id>/documents/<document_id>/replay")
-def replay(connection_id: PathId, document_id: PathId) -> Response[DocumentView]:
-    record = transfers.replay(tenant_of(app), connection_id, document_id)
+def replay(connection_id: PathId, document_id: PathId,
+           resend: Annotated[bool, Query(description="the voucher of an unanswered post was checked for at the "
+                                                      "vendor and is not there: send it again")] = False,
+           ) -> Response[DocumentView]:
+    record = transfers.replay(tenant_of(app), connection_id, document_id, resend=resend)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=DocumentView.of(record))
 
 

@@ -23,84 +23,31 @@ from datetime import date
 from decimal import Decimal
 from typing import Iterable, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from ..models.connection import Choice  # one option the user picks after connecting
-from ..money import ZERO
+# The ledger's vocabulary lives in models/ (the domain uses it without depending on connectors);
+# re-exported here so connectors keep speaking it through the protocol module.
+from ..models.ledger import (
+    Account,
+    AttachmentFile,
+    BookingReceipt,
+    Catalog,
+    FiscalYear,
+    VatCode,
+    Voucher,
+    VoucherLine,
+)
 
-
-class Account(BaseModel):
-    number: str
-    name: str
-    active: bool = True
-    vat_code_id: str | None = None
-
-
-class VatCode(BaseModel):
-    id: str
-    code: str
-    description: str = ""
-    rate: Decimal
-
-
-class FiscalYear(BaseModel):
-    id: str
-    start: date
-    end: date
-    locked: bool = False
-
-    def covers(self, day: date) -> bool:
-        return self.start <= day <= self.end
-
-
-class Catalog(BaseModel):
-    """What the customer has in the accounting system: the ground truth for the account setup."""
-
-    company_name: str | None = None
-    fiscal_years: list[FiscalYear] = Field(default_factory=list)
-    accounts: dict[str, list[Account]] = Field(default_factory=dict, description="by fiscal year id")
-    vat_codes: list[VatCode] = Field(default_factory=list)
-
-    def fiscal_year_for(self, day: date) -> FiscalYear | None:
-        return next((fy for fy in self.fiscal_years if fy.covers(day)), None)
-
-
-class VoucherLine(BaseModel):
-    account: str
-    debit: Decimal = ZERO
-    credit: Decimal = ZERO
-    vat_code_id: str | None = None
-    text: str = ""
-
-
-class Voucher(BaseModel):
-    voucher_date: date
-    text: str
-    reference: str
-    lines: list[VoucherLine]
-    currency: str = "NOK"
-    series: str | None = None
-
-    def total_debit(self) -> Decimal:
-        return sum((line.debit for line in self.lines), ZERO)
-
-    def total_credit(self) -> Decimal:
-        return sum((line.credit for line in self.lines), ZERO)
-
-
-@dataclass(frozen=True)
-class AttachmentFile:
-    file_name: str
-    content_type: str
-    content: bytes
-    # Stable across attempts and versions of one document (tenant/connection/document id): with
-    # the content, a connector derives an id of its own so the file is never stored twice.
-    owner: str = ""
-
-
-class BookingReceipt(BaseModel):
-    vendor_document_id: str
-    vendor_document_number: str | None = None
+__all__ = [
+    # re-exported vocabulary
+    "Account", "AttachmentFile", "BookingReceipt", "Catalog", "FiscalYear", "VatCode", "Voucher", "VoucherLine",
+    # the protocol and its own types
+    "AccountBalance", "AccountMissing", "BOOKING", "BookingConnector", "COMPANIES", "Checkpoints",
+    "CompanyAccessLost", "CompanyDirectory", "CompanyRef", "ConnectionCheck", "Connector", "LedgerEntry",
+    "LedgerMismatch", "LedgerReader", "LedgerSink", "RECONCILIATION", "SUBMITTED", "VENDOR_DOCUMENT_ID",
+    "VENDOR_DOCUMENT_NUMBER", "VendorCompany", "require",
+]
 
 
 @dataclass(frozen=True)
@@ -212,8 +159,12 @@ class BookingConnector(Connector, Protocol):
         clear it when the vendor definitively refused that call (a 4xx: nothing was created).
         """
 
-    def find_booking(self, voucher: Voucher) -> BookingReceipt | None:
-        """Look for a document we booked earlier with ``voucher.reference``; None proves absence."""
+    def find_booking(self, voucher: Voucher, checkpoints: Checkpoints | None = None) -> BookingReceipt | None:
+        """Look for a document we booked earlier with ``voucher.reference``; None proves absence.
+
+        ``checkpoints``: the attempt's own (where it was sent, say). Where absence cannot be
+        proven, raise a PermanentVendorError saying what a person should check before a replay
+        with ``resend``."""
 
 
 @runtime_checkable

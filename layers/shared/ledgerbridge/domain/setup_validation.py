@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from ..connectors.base import Catalog
+# ValidationFailed is the one thing imported from outside models/: errors.py is a leaf module (it
+# imports nothing) holding the error types the API maps to HTTP, and the caller answers 422 with it.
 from ..errors import ValidationFailed
 from ..models.connection import AccountSetup, MappingKind
+from ..models.ledger import Catalog
 
 
 def validate_account_setup(setup: AccountSetup, catalog: Catalog, dates: list[date]) -> AccountSetup:
@@ -25,17 +27,27 @@ def validate_account_setup(setup: AccountSetup, catalog: Catalog, dates: list[da
 
     vat_by_code = {vat.code: vat for vat in catalog.vat_codes}
     resolved_rows = []
+    # Indexed once per year, not once per row: a setup of 1,000 rows against a chart of thousands.
+    charts = {fy.id: {account.number: account for account in catalog.accounts.get(fy.id, [])}
+              for fy in fiscal_years}
     for row in setup.rows:
         for fiscal_year in fiscal_years:
-            accounts = {account.number: account for account in catalog.accounts.get(fiscal_year.id, [])}
-            account = accounts.get(row.account)
-            year = fiscal_year.start.year if fiscal_year.start.year == fiscal_year.end.year else (
-                f"{fiscal_year.start.isoformat()}–{fiscal_year.end.isoformat()}")
+            account = charts[fiscal_year.id].get(row.account)
+            year = fiscal_year.label
             if account is None:
                 problems.append({"row": row.row_id,
                                  "message": f"account {row.account} does not exist in fiscal year {year}"})
             elif not account.active:
                 problems.append({"row": row.row_id, "message": f"account {row.account} is inactive in fiscal year {year}"})
+        if row.kind == MappingKind.SALES and catalog.sales_types_required:
+            # A VAT-bearing sale goes to this account: the vendor needs its sales type (once per row,
+            # whichever year: the chart's setup is the same in each).
+            account = next((charts[fy.id].get(row.account) for fy in fiscal_years
+                            if charts[fy.id].get(row.account) is not None), None)
+            if account is not None and not account.sales_type:
+                where = f" (set it up under {catalog.sales_type_setup})" if catalog.sales_type_setup else ""
+                problems.append({"row": row.row_id, "message": f"account {row.account} has no sales type (type "
+                                 f"group){where}; sales cannot be booked to it"})
         vat_code_id = None
         if row.vat_code:
             vat = vat_by_code.get(row.vat_code)

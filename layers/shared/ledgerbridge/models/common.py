@@ -21,6 +21,13 @@ def _amount(value: object) -> Decimal:
 # Serialized as a string so that no JSON round trip ever turns money into a float.
 Amount = Annotated[Decimal, BeforeValidator(_amount), PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 
+# A sales category or payment method as the POS names it, and the account-setup key that maps it:
+# any Unicode text (a long product group in any script), surrounding whitespace stripped. Texts
+# sent to a vendor are cut to that vendor's own limit when the voucher is built (ledgerbridge.text).
+MAX_CATEGORY_LENGTH = 200
+CategoryName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CATEGORY_LENGTH, strip_whitespace=True)]
+
+
 def has_two_decimals_at_most(rate: Decimal) -> bool:
     """For a percentage already known to lie in 0..100. Exact, unlike pydantic's decimal_places,
     which takes 1e-999999999 (it underflows to 0 when normalized) for a whole number."""

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
-from .common import check_date, has_two_decimals_at_most, utcnow
+from .common import MAX_CATEGORY_LENGTH, check_date, has_two_decimals_at_most, utcnow
 
 
 class Choice(BaseModel):
@@ -65,14 +65,24 @@ class MappingKind(StrEnum):
     PAYMENT = "payment"  # a payment method -> clearing/bank/cash account
     VAT = "vat"  # a VAT rate -> output VAT account
     ROUNDING = "rounding"  # cash rounding and cent differences
+    GIFT_CARD = "gift_card"  # the gift card liability (sold: credit, redeemed: debit); never VAT
+    INVENTORY = "inventory"  # the stock account on the balance sheet (e.g. 1460 Varelager)
+    INVENTORY_CHANGE = "inventory_change"  # the P&L account for cost of goods (e.g. 4090 Beholdningsendring)
+
+
+# One row of each, no key: the voucher builder looks them up by kind.
+SINGLE_ROW_KINDS = (MappingKind.ROUNDING, MappingKind.GIFT_CARD, MappingKind.INVENTORY, MappingKind.INVENTORY_CHANGE)
+# Balance-sheet movements with no VAT in them: a VAT code on these rows would misstate the VAT report.
+NO_VAT_KINDS = (MappingKind.GIFT_CARD, MappingKind.INVENTORY, MappingKind.INVENTORY_CHANGE)
 
 
 class MappingRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: MappingKind
-    # sales: the category name; payment: the method; vat: the rate ("25"); rounding: "".
-    key: Annotated[str, StringConstraints(max_length=64, strip_whitespace=True)] = ""
+    # sales: the category name; payment: the method; vat: the rate ("25"); rounding, gift_card,
+    # inventory, inventory_change: "" (one row each).
+    key: Annotated[str, StringConstraints(max_length=MAX_CATEGORY_LENGTH, strip_whitespace=True)] = ""
     vat_rate: Decimal | None = Field(default=None, ge=0, le=100, decimal_places=2,
                                      description="sales rows: the VAT rate, at most two decimals")
     account: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")]
@@ -96,6 +106,10 @@ class MappingRow(BaseModel):
                 raise ValueError(f"sales row '{self.key}' needs a vat_code")
         elif self.kind in (MappingKind.PAYMENT, MappingKind.VAT) and not self.key:
             raise ValueError(f"a {self.kind.value} row needs key")
+        if self.kind in NO_VAT_KINDS and self.vat_code:
+            what = ("a gift card is a liability without VAT (VAT falls due on the goods it pays for)"
+                    if self.kind == MappingKind.GIFT_CARD else "stock movements carry no VAT")
+            raise ValueError(f"{self.kind.value} row: remove vat_code {self.vat_code!r}: {what}")
         if self.kind == MappingKind.VAT:
             try:
                 rate = Decimal(self.key)
@@ -111,8 +125,8 @@ class MappingRow(BaseModel):
             return f"sales:{self.key}@{format(self.vat_rate.normalize(), 'f')}"
         if self.kind == MappingKind.VAT:
             return f"vat:{format(Decimal(self.key).normalize(), 'f')}"
-        if self.kind == MappingKind.ROUNDING:
-            return "rounding"
+        if self.kind in SINGLE_ROW_KINDS:
+            return self.kind.value
         return f"{self.kind.value}:{self.key}"
 
 
@@ -121,16 +135,34 @@ class AccountSetup(BaseModel):
 
     rows: list[MappingRow] = Field(min_length=1, max_length=1000)
     voucher_series: Annotated[str, StringConstraints(max_length=10)] | None = None
+    # Book the cost of goods sold (the sales lines' ``cost``) as inventory change: debit the
+    # inventory_change row's account, credit the inventory row's. Off: costs are ignored.
+    inventory_change: bool = Field(default=False, description="book cost of goods sold (sales lines' cost): "
+                                   "needs an inventory and an inventory_change row")
     validated_at: datetime | None = None
 
     @model_validator(mode="after")
     def _unique_rows(self) -> "AccountSetup":
-        ids = [row.row_id for row in self.rows]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        seen: set[str] = set()
+        repeated: set[str] = set()
+        for row in self.rows:
+            row_id = row.row_id
+            (repeated if row_id in seen else seen).add(row_id)
+        problems = []
         if repeated:
-            raise ValueError(f"rows repeat: {', '.join(repeated)}")
-        if MappingKind.ROUNDING not in {row.kind for row in self.rows}:
-            raise ValueError("the setup needs a rounding row (account for cash rounding and cent differences)")
+            problems.append(f"rows repeat: {', '.join(sorted(repeated))}")
+        kinds = {row.kind for row in self.rows}
+        if MappingKind.ROUNDING not in kinds:
+            problems.append("the setup needs a rounding row (account for cash rounding and cent differences)")
+        if self.inventory_change:
+            missing = [kind.value for kind in (MappingKind.INVENTORY, MappingKind.INVENTORY_CHANGE) if kind not in kinds]
+            if missing:
+                problems.append(
+                    f"inventory_change is on but the setup has no {' and no '.join(missing)} row; add "
+                    + " and ".join(f'{{"kind": "{kind}", "account": "…"}}' for kind in missing)
+                    + " (e.g. 1460 Varelager and 4090 Beholdningsendring), or turn inventory_change off")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def index(self) -> dict[str, MappingRow]:

@@ -18,6 +18,9 @@ class DocumentState(StrEnum):
     FAILED = "failed"  # stopped with a reason a bookkeeper can act on; replayable
     SUPERSEDED = "superseded"  # replaced by a newer version before it was booked
     REJECTED = "rejected"  # refused at the door (invalid input); nothing to book
+    # Accepted, but every amount is zero (a closed day): logged, never queued; a resend with sales
+    # supersedes it like a waiting version.
+    NOTHING_TO_BOOK = "nothing_to_book"
     # Runs (company import, balance refresh) are logged beside documents:
     RUNNING = "running"
     DONE = "done"  # every company went through; a run with failed companies ends FAILED

@@ -25,6 +25,9 @@ class Provider(BaseModel):
     authorize_url: str | None = None
     token_url: str | None = None
     api_url: str
+    # Further hosts of the same vendor by name (24SevenOffice's AttachmentService lives on
+    # webservices.24sevenoffice.com), overridable like the others: "<vendor>.hosts.<name>".
+    hosts: dict[str, str] = Field(default_factory=dict)
     scopes: list[str] = Field(default_factory=list)
     scope_separator: str = " "
     client_auth: str = "basic"
@@ -53,6 +56,10 @@ def provider(vendor: str) -> Provider:
         # e.g. "24sevenoffice.api_url"
         if f"{vendor}.{field}" in overrides:
             data[field] = overrides[f"{vendor}.{field}"]
+    hosts = dict(data.get("hosts") or {})
+    for name in list(hosts):
+        hosts[name] = overrides.get(f"{vendor}.hosts.{name}", hosts[name])
+    data["hosts"] = hosts
     return Provider.model_validate(data)
 
 

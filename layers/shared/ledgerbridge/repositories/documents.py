@@ -69,7 +69,8 @@ def _table() -> str:
 
 
 def create(record: DocumentRecord, *, supersedes: DocumentRecord | None = None) -> None:
-    """Insert a new version; when it supersedes an unbooked one, both change in one transaction."""
+    """Insert a new version; when it supersedes an unbooked one (waiting, failed without the vendor
+    holding anything, or nothing to book), both change in one transaction."""
     put = {"Put": {"TableName": _table(), "Item": _to_item(record),
                    "ConditionExpression": "attribute_not_exists(sk)"}}
     if supersedes is None:
@@ -88,8 +89,9 @@ def create(record: DocumentRecord, *, supersedes: DocumentRecord | None = None) 
             {"Update": {
                 "TableName": _table(), "Key": old_key,
                 "UpdateExpression": "SET #s = :sup, state_pk = :spk, reason = :r, updated_at = :now",
-                # Never replace a version the vendor may already hold: that would book twice.
-                "ConditionExpression": "#s IN (:waiting, :failed) AND attribute_not_exists(progress.submitted) "
+                # Never replace a version the vendor may already hold: that would book twice. A day
+                # logged as nothing to book (closed) was never sent anywhere: a resend with sales replaces it.
+                "ConditionExpression": "#s IN (:waiting, :failed, :nothing) AND attribute_not_exists(progress.submitted) "
                                        "AND attribute_not_exists(progress.vendor_document_id)",
                 "ExpressionAttributeNames": {"#s": "state"},
                 "ExpressionAttributeValues": values({
@@ -98,6 +100,7 @@ def create(record: DocumentRecord, *, supersedes: DocumentRecord | None = None) 
                     ":r": f"replaced by version {record.version}",
                     ":now": utcnow().isoformat(),
                     ":waiting": DocumentState.WAITING.value, ":failed": DocumentState.FAILED.value,
+                    ":nothing": DocumentState.NOTHING_TO_BOOK.value,
                 }),
             }},
         ])
@@ -356,6 +359,25 @@ def leave_reason(record: DocumentRecord, reason: str) -> bool:
         if is_conditional_failure(exc):
             return False
         raise
+
+
+def clear_doubt(record: DocumentRecord) -> DocumentRecord:
+    """A person confirmed the unanswered post never arrived: forget that it was sent (failed only)."""
+    try:
+        response = ddb().update_item(
+            TableName=_table(),
+            Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+            UpdateExpression="REMOVE progress.submitted SET updated_at = :now",
+            ConditionExpression="#s = :failed AND attribute_not_exists(progress.vendor_document_id)",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values({":now": utcnow().isoformat(), ":failed": DocumentState.FAILED.value}),
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            raise Conflict(f"document {record.document_id} changed meanwhile; look at it again") from exc
+        raise
+    return _from_item(response["Attributes"])
 
 
 def reopen_failed(record: DocumentRecord) -> DocumentRecord:

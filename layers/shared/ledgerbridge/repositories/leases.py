@@ -11,7 +11,11 @@ from .dynamo import ddb, is_conditional_failure, to_item, values
 
 
 class LeaseBusy(Exception):
-    pass
+    """Someone else holds the lease; ``retry_after``: seconds until it runs out at the latest."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def try_acquire(lease_id: str, owner: str, seconds: float) -> bool:
@@ -99,7 +103,7 @@ def held(lease_id: str, *, seconds: float = 30, wait: float = 20, poll: float = 
     announced = False
     while not try_acquire(lease_id, owner, seconds):
         if time.monotonic() > deadline:
-            raise LeaseBusy(f"lease {lease_id} is held by another worker")
+            raise LeaseBusy(f"lease {lease_id} is held by another worker", retry_after=_seconds_left(lease_id))
         if announce and not announced:
             announce_wait(lease_id, wait)
             announced = True
@@ -116,3 +120,11 @@ def held(lease_id: str, *, seconds: float = 30, wait: float = 20, poll: float = 
         raise
     else:
         release(lease_id, owner)
+
+
+def _seconds_left(lease_id: str) -> float | None:
+    item = ddb().get_item(TableName=get_settings().leases_table, Key=values({"lease_id": lease_id}),
+                          ConsistentRead=True).get("Item")
+    if not item or "expires_at_ms" not in item:
+        return None
+    return max(0.0, (int(item["expires_at_ms"]["N"]) - time.time() * 1000) / 1000)

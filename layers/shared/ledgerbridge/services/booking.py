@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 
 from ..connectors import registry
 from ..connectors.base import SUBMITTED, VENDOR_DOCUMENT_ID, VENDOR_DOCUMENT_NUMBER, AttachmentFile
-from ..domain.vouchers import build_settlement_voucher
+from ..domain.vouchers import SetupIncomplete, build_settlement_voucher
 from ..errors import CredentialRejected, NotConnected, NotFound, PermanentVendorError, TransientVendorError
 from ..models.common import utcnow
 from ..models.connection import ConnectionStatus
@@ -84,7 +84,8 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
         connection = connection_store.get(job.tenant_id, job.connection_id)
     except NotFound as exc:
         return {"outcome": "skipped", "reason": exc.message}  # deleted meanwhile: nothing left to book
-    if record.state in (DocumentState.BOOKED, DocumentState.SUPERSEDED, DocumentState.REJECTED) or (
+    if record.state in (DocumentState.BOOKED, DocumentState.SUPERSEDED, DocumentState.REJECTED,
+                        DocumentState.NOTHING_TO_BOOK) or (
         record.state == DocumentState.FAILED and not record.failure_transient
     ):
         return {"outcome": "skipped", "state": record.state.value}
@@ -111,7 +112,18 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
             # Accepted before the account was connected; booking it would misstate every amount.
             raise PermanentVendorError(f"the settlement is in {settlement.currency} but the company books in "
                                        f"{connection.vendor_currency}; resend it in {connection.vendor_currency}")
-        voucher = build_settlement_voucher(settlement, connection.account_setup, reference=claimed.reference)
+        try:
+            voucher = build_settlement_voucher(settlement, connection.account_setup, reference=claimed.reference)
+        except SetupIncomplete as exc:
+            # A gap in the setup (a domain fact): permanent like a vendor refusal, same reason.
+            raise PermanentVendorError(exc.message) from exc
+        if not voucher.lines:
+            # Only amounts the setup does not book (costs with inventory change off): a voucher
+            # without lines is refused by every vendor, and there is nothing to book anyway.
+            documents.finish(claimed, lease, DocumentState.NOTHING_TO_BOOK, reason=(
+                "nothing to book: every amount the account setup books is zero (costs of goods are booked only "
+                "with inventory_change on)"))
+            return {"outcome": "nothing_to_book"}
         attachment = None
         if settlement.attachment is not None:
             attachment = AttachmentFile(settlement.attachment.file_name, settlement.attachment.content_type,
@@ -131,7 +143,7 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
                     f"the voucher sent at {checkpoints.get(SUBMITTED)} got no clear answer; waiting until the "
                     f"vendor has surely saved it, then it is looked up there before anything is sent again"))
                 raise RetryLater("waiting for the vendor to settle an unanswered post", delay=delay, counts=False)
-            found = connector.find_booking(voucher)
+            found = connector.find_booking(voucher, checkpoints)
             if found is not None:
                 logger.info("found earlier booking at vendor", extra={"document_id": job.document_id,
                                                                        "vendor_document_id": found.vendor_document_id})
@@ -156,7 +168,14 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
     except PermanentVendorError as exc:
         documents.finish(claimed, lease, DocumentState.FAILED, reason=exc.message)
         return {"outcome": "failed", "reason": exc.message}
-    except (TransientVendorError, LeaseBusy) as exc:
+    except LeaseBusy as exc:
+        # Another worker holds the vendor session (or left it to expire after a call that got no
+        # answer): a wait, no fault of this document's.
+        delay = math.ceil((exc.retry_after or 0) + 1)
+        documents.finish(claimed, lease, DocumentState.WAITING, retry_not_before=utcnow() + timedelta(seconds=delay),
+                         reason="waiting for the vendor session, which another booking or read is using")
+        raise RetryLater("the vendor session is busy", delay=delay, counts=False) from exc
+    except TransientVendorError as exc:
         message = getattr(exc, "message", str(exc))
         delay = retry_delay(getattr(exc, "retry_after", None))
         _give_back(claimed, lease, final_attempt, attempt, message, delay)

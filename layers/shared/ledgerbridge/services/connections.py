@@ -237,19 +237,61 @@ def store_credential(tenant_id: str, connection_id: str, credential: CredentialC
 
 
 def update_vendor_settings(tenant_id: str, connection_id: str, settings: dict[str, str]) -> Connection:
-    """Store the user's picks (e.g. transaction_type), each one of the options last offered."""
+    """Store the user's picks, each one of the options offered for it.
+
+    Where the lists depend on earlier picks (24SevenOffice: a company's departments and voucher
+    types), the connector builds them afresh for the picks as they will be, and a pick that the
+    new lists no longer hold (the department of the previous company) is dropped, not kept wrong.
+    """
     connection = connection_store.get(tenant_id, connection_id)
+    merged = {**connection.vendor_settings, **settings}
+    choices = _current_choices(connection, merged)
     for name, value in settings.items():
-        options = connection.choices.get(name)
+        options = choices.get(name)
         if options is None:
-            raise ValidationFailed(f"unknown setting {name!r}; settable: {', '.join(sorted(connection.choices)) or '-'}")
+            raise ValidationFailed(f"unknown setting {name!r}; settable: {', '.join(sorted(choices)) or '-'}")
+        if not options:
+            raise ValidationFailed(f"no {name.replace('_', ' ')} is offered yet; refresh the lists "
+                                   f"(POST /connections/{connection_id}/choices) once it exists in the vendor")
         if not any(option.id == value for option in options):
             raise ValidationFailed(f"{value!r} is not one of the {name.replace('_', ' ')}s offered: "
                                    + ", ".join(f"{o.id} ({o.name})" for o in options))
+    kept = {k: v for k, v in merged.items() if k not in choices or any(c.id == v for c in choices[k])}
 
     def change(current: Connection) -> None:
-        current.vendor_settings = {**current.vendor_settings, **settings}
+        current.vendor_settings = kept
+        current.choices = choices
 
     return connection_store.update(tenant_id, connection_id, change)
+
+
+def refresh_choices(tenant_id: str, connection_id: str) -> Connection:
+    """Read the lists the user picks from again ("an empty list can be refreshed")."""
+    connection = connection_store.get(tenant_id, connection_id)
+    _require_connected(connection)
+    choices = _current_choices(connection, connection.vendor_settings)
+
+    def change(current: Connection) -> None:
+        current.choices = choices
+        current.vendor_settings = {k: v for k, v in current.vendor_settings.items()
+                                   if k not in choices or any(c.id == v for c in choices[k])}
+
+    return connection_store.update(tenant_id, connection_id, change)
+
+
+def _current_choices(connection: Connection, picks: dict[str, str]) -> dict[str, list[Choice]]:
+    """The connector's lists for these picks, or (for a vendor whose lists never depend on picks)
+    those "Test integration" offered last."""
+    if connection.status == ConnectionStatus.CREATED:
+        return connection.choices
+    connector = registry.connector_for(connection)
+    settings_choices = getattr(connector, "settings_choices", None)
+    if settings_choices is None:
+        return connection.choices
+    try:
+        return settings_choices(picks)
+    except CredentialRejected as exc:
+        mark_needs_reauth(connection.tenant_id, connection.connection_id, exc.message, connection.credential_version)
+        raise NotConnected(exc.message) from exc
 
 

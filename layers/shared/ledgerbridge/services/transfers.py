@@ -160,9 +160,13 @@ def transfer_now(tenant_id: str, connection_id: str, now: datetime | None = None
     return result
 
 
-def replay(tenant_id: str, connection_id: str, document_id: str) -> DocumentRecord:
+def replay(tenant_id: str, connection_id: str, document_id: str, *, resend: bool = False) -> DocumentRecord:
     """Book this document again now: a failed one after the setup was fixed, a waiting one outside
-    the schedule's window, or one whose worker died mid-booking."""
+    the schedule's window, or one whose worker died mid-booking.
+
+    ``resend``: a person checked the accounting system and the voucher of an unanswered post is
+    not there (where the hub cannot look, e.g. 24SevenOffice's voucher reception): the doubt is
+    cleared and the voucher is sent again. Only for a failed document without a vendor voucher."""
     connection = connection_store.get(tenant_id, connection_id)
     _require_bookable(connection)
     record = documents.latest(tenant_id, connection_id, document_id)
@@ -170,6 +174,12 @@ def replay(tenant_id: str, connection_id: str, document_id: str) -> DocumentReco
         raise NotFound(f"document {document_id} not found")
     if record.is_run:
         raise Conflict(f"{document_id} is a {record.kind.replace('_', ' ')} run; start a new one instead")
+    if resend:
+        if record.state != DocumentState.FAILED or record.progress.get("vendor_document_id"):
+            raise Conflict(f"document {document_id} is {record.state.value}"
+                           + (" with a voucher at the vendor" if record.progress.get("vendor_document_id") else "")
+                           + "; resend is only for a failed document whose voucher is not at the vendor")
+        record = documents.clear_doubt(record)
     if record.state == DocumentState.FAILED:
         record = documents.reopen_failed(record)
     elif record.state == DocumentState.BOOKING and record.lease_alive(int(utcnow().timestamp() * 1000)):

@@ -16,15 +16,29 @@ from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 from ...credentials import SessionSource, connection_secret_name
-from ...errors import CredentialRejected, NoAnswer, PermanentVendorError, TransientVendorError
+from ...errors import (
+    AmbiguousVendorOutcome,
+    CredentialRejected,
+    NoAnswer,
+    PermanentVendorError,
+    TransientVendorError,
+)
 from ...models.connection import Connection
 from ...oauth.providers import Provider
 from ...repositories import leases
 from ...settings import get_settings
 from ..base import (
+    BOOKING,
     COMPANIES,
     RECONCILIATION,
     Account,
+    AttachmentFile,
+    BookingReceipt,
+    Catalog,
+    Checkpoints,
+    FiscalYear,
+    VatCode,
+    Voucher,
     AccountBalance,
     AccountMissing,
     LedgerMismatch,
@@ -36,6 +50,8 @@ from ..base import (
     LedgerSink,
     VendorCompany,
 )
+from . import booking
+from .booking import ShopSettings
 from .soap import NoIdentitySelected, SessionExpired, SoapClient, UnsendableValue, soap_client
 
 ZERO = Decimal("0")
@@ -63,7 +79,7 @@ def _midnight(day: date) -> datetime:
 
 class TwentyFourSevenConnector:
     vendor = "24sevenoffice"
-    capabilities = frozenset({COMPANIES, RECONCILIATION})
+    capabilities = frozenset({COMPANIES, RECONCILIATION, BOOKING})
 
     def __init__(self, provider: Provider, connection: Connection, soap: SoapClient):
         self.provider = provider
@@ -119,7 +135,8 @@ class TwentyFourSevenConnector:
         # A call that got no answer may still run at the vendor on this session: the lease is then
         # left to expire rather than released, so no one selects another identity meanwhile.
         with leases.held(self.session_lease_id, seconds=UNIT_LEASE_SECONDS,
-                         wait=settings.token_lease_wait_seconds, keep_on=(NoAnswer,), announce=True) as owner:
+                         wait=settings.token_lease_wait_seconds, keep_on=(NoAnswer, AmbiguousVendorOutcome),
+                         announce=True) as owner:
             unit = CompanyUnit(self, company, owner, time.time() + UNIT_LEASE_SECONDS)
             unit.select()
             yield unit
@@ -137,26 +154,87 @@ class TwentyFourSevenConnector:
         usable = [i for i in identities if not i.get("IsDisabled") and i.get("Client")]
         if not usable:
             return no_access
-        home = next((i for i in usable if i.get("IsDefault")), usable[0])
+        picks = self.connection.vendor_settings
+        picked = next((i for i in usable if str(i["Client"]["Id"]) == picks.get("company")), None)
+        home = picked or next((i for i in usable if i.get("IsDefault")), usable[0])
         # Access to a client can go between GetIdentities and selecting it: CompanyAccessLost must
         # not escape "Test integration" (an HTTP 500); the next reachable client answers instead.
         for identity in [home] + [i for i in usable if i is not home]:
             ref = _ref(identity)
             try:
                 with self.company(ref) as unit:
-                    types = _as_list(unit.call("transaction", "GetTransactionTypes"), "TransactionType")
+                    lists = self._company_choices(unit, with_departments=identity is picked)
                     info = unit.call("client", "GetClientInformation") or {}
                 break
             except CompanyAccessLost:
                 continue
         else:
             return no_access
-        choices = [Choice(id=str(t["Id"]), name=f"{t.get('No')} {t.get('Title') or ''}".strip()) for t in types]
+        choices = {"company": _company_choices(usable), "type_import": _type_import_choices(), **lists}
         return ConnectionCheck(
             ok=True, company_name=info.get("Name") or ref.name, currency=info.get("DefaultCurrency") or None,
             message=f"logged in as {self.sessions.username()}; {len(usable)} client companies reachable",
-            choices={"transaction_type": choices}, companies=len(usable),
+            choices=choices, companies=len(usable),
         )
+
+    def settings_choices(self, picks: dict[str, str]) -> dict[str, list[Choice]]:
+        """The lists the user picks from, given the picks so far: the companies the user reaches,
+        and for the company picked (or the only one) its departments and voucher types."""
+        usable = [i for i in self._identities() if not i.get("IsDisabled") and i.get("Client")]
+        choices = {"company": _company_choices(usable), "type_import": _type_import_choices()}
+        picked = next((i for i in usable if str(i["Client"]["Id"]) == picks.get("company")), None)
+        if picked is None and len(usable) == 1:
+            picked = usable[0]
+        # Until a company is picked, the voucher types of the user's home company (what an
+        # accounting office's connection, which books into none, is offered).
+        source = picked or next((i for i in usable if i.get("IsDefault")), usable[0] if usable else None)
+        if source is not None:
+            with self.company(_ref(source)) as unit:
+                choices.update(self._company_choices(unit, with_departments=source is picked))
+        return choices
+
+    @staticmethod
+    def _company_choices(unit: "CompanyUnit", *, with_departments: bool) -> dict[str, list[Choice]]:
+        types = _as_list(unit.call("account", "GetTypeList"), "TypeData")
+        lists = {"transaction_type": [Choice(id=str(t["TypeNo"]), name=f"{t.get('TypeNo')} {t.get('Title') or ''}".strip())
+                                      for t in types if t.get("TypeNo") is not None]}
+        if with_departments:
+            departments = _as_list(unit.call("client", "GetDepartmentList"), "Department")
+            lists["department"] = [Choice(id=str(d["Id"]), name=d.get("Name") or str(d["Id"])) for d in departments
+                                   if d.get("Id") is not None]
+        return lists
+
+    # --- BookingConnector ------------------------------------------------------------------------
+    def _shop(self) -> "tuple[ShopSettings, CompanyRef]":
+        settings = ShopSettings.of(self.connection)
+        identity = next((i for i in self._identities() if i.get("Client")
+                         and str(i["Client"]["Id"]) == settings.company_id and not i.get("IsDisabled")), None)
+        if identity is None:
+            raise CredentialRejected(
+                f"the integration user no longer reaches the company {settings.company_name} in 24SevenOffice; "
+                f"give it access again, or choose another company")
+        return settings, _ref(identity)
+
+    def read_catalog(self, on_date: date) -> Catalog:
+        settings, ref = self._shop()
+        with self.company(ref) as unit:
+            return company_catalog(unit)
+
+    def book(self, voucher: Voucher, attachment: AttachmentFile | None, checkpoints: Checkpoints) -> BookingReceipt:
+        settings, ref = self._shop()
+        with self.company(ref) as unit:
+            return booking.book(unit, voucher, attachment, settings, checkpoints)
+
+    def find_booking(self, voucher: Voucher, checkpoints: Checkpoints | None = None) -> BookingReceipt | None:
+        settings, ref = self._shop()
+        sent_to = (checkpoints.get(booking.SAVED_TO) if checkpoints else None) or settings.type_import
+        with self.company(ref) as unit:
+            return booking.find_booking(unit, voucher, sent_to)
+
+    def product_exists(self, number: str) -> bool:
+        settings, ref = self._shop()
+        with self.company(ref) as unit:
+            return booking.product_exists(unit, number)
 
     def list_companies(self) -> list[VendorCompany]:
         return [VendorCompany(company_id=str(i["Client"]["Id"]), identity_id=str(i["Id"]),
@@ -324,6 +402,41 @@ def _entry(account: str, row: dict[str, Any]) -> LedgerEntry:
         transaction_type=str(row["TransactionTypeId"]) if row.get("TransactionTypeId") not in (None, -2147483648)
         else None,
     )
+
+
+def _company_choices(usable: list[dict[str, Any]]) -> list[Choice]:
+    return [Choice(id=str(i["Client"]["Id"]), name=i["Client"].get("Name") or str(i["Client"]["Id"])) for i in usable]
+
+
+def _type_import_choices() -> list[Choice]:
+    return [Choice(id=key, name=name) for key, name in booking.TYPE_IMPORT_CHOICES.items()]
+
+
+def company_catalog(unit: "CompanyUnit") -> Catalog:
+    """The company's chart with its sales types, its tax codes and fiscal years, for the setup check.
+
+    24SevenOffice's chart is one for all years; each fiscal year gets the same list. The sales
+    type (type group) of an account is not in AccountData: GetTypeGroupList(Sale) ties groups to
+    accounts by AccountId.
+    """
+    groups = {g["AccountId"]: g.get("Name") or str(g.get("Id"))
+              for g in _as_list(unit.call("client", "GetTypeGroupList", module="Sale"), "AccountingGroup")
+              if g.get("AccountId") is not None}
+    accounts = [Account(number=str(a["AccountNo"]), name=a.get("AccountName") or "",
+                        vat_code_id=str(a["TaxNo"]) if a.get("TaxNo") else None,
+                        sales_type=groups.get(a.get("AccountId")))
+                for a in _as_list(unit.call("account", "GetAccountList"), "AccountData") if a.get("AccountNo") is not None]
+    vat_codes = [VatCode(id=str(t["TaxNo"]), code=str(t["TaxNo"]), description=t.get("TaxName") or "",
+                         rate=Decimal(str(t.get("TaxRate") or 0)))
+                 for t in _as_list(unit.call("account", "GetTaxCodeList"), "TaxCodeElement") if t.get("TaxNo") is not None]
+    years = []
+    for year in _as_list(unit.call("transaction", "GetFiscalYears"), "FiscalYear"):
+        start, end = booking._day(year.get("StartingDate")), booking._day(year.get("EndingDate"))
+        if start and end:
+            years.append(FiscalYear(id=str(start.year), start=start, end=end, locked=bool(year.get("IsLocked"))))
+    return Catalog(company_name=unit.company.name, fiscal_years=years, accounts={y.id: accounts for y in years},
+                   vat_codes=vat_codes, sales_types_required=True,
+                   sales_type_setup="Accounting > Settings > Sales types in 24SevenOffice")
 
 
 def _ref(identity: dict[str, Any]) -> CompanyRef:

@@ -34,6 +34,7 @@ class Service:
     wsdl: str
     binding: str
     path: str  # the soap:address path; the host comes from providers.toml (or an override)
+    host: str = "api"  # "api" (provider.api_url) or a name in provider.hosts
 
 
 SERVICES = {
@@ -43,6 +44,9 @@ SERVICES = {
                        "/Economy/Account/V004/Accountservice.asmx"),
     "transaction": Service("transactionService.wsdl", f"{{{_ACCOUNTING}}}TransactionServiceSoap",
                            "/Economy/Accounting/V001/TransactionService.asmx"),
+    "product": Service("productService.wsdl", f"{{{_WEB}}}ProductServiceSoap", "/Logistics/Product/V001/ProductService.asmx"),
+    "attachment": Service("attachmentService.wsdl", f"{{{_ACCOUNTING}}}AttachmentServiceSoap",
+                          "/Economy/Accounting/Accounting_V001/AttachmentService.asmx", host="webservices"),
 }
 
 
@@ -118,8 +122,9 @@ class SoapClient:
         limit = provider.rate_limit
         # Each worker process takes its share of the vendor-wide limit, as for every vendor.
         rate = limit.requests / limit.per_seconds / max(settings.worker_concurrency, 1) if limit else None
-        self.http = VendorHttp(
-            vendor=provider.display_name, base_url=provider.api_url.rstrip("/"),
+        urls = {"api": provider.api_url, **provider.hosts}
+        self.hosts = {name: VendorHttp(
+            vendor=provider.display_name, base_url=url.rstrip("/"),
             timeout=settings.vendor_timeout_seconds, describe_error=_describe_http_error,
             rate_per_second=rate, burst=max(rate or 10, 1),
             endpoint_of=lambda method, path: path,  # limits counted per service
@@ -128,7 +133,8 @@ class SoapClient:
             # session's identity, after we gave up on it. Retries go through SQS, after the
             # session lease (kept on such failures) has run out.
             retries=0,
-        )
+        ) for name, url in urls.items()}
+        self.http = self.hosts["api"]
         self.calls = 0
 
     def _request(self, service: str, operation: str, session_id: str | None, arguments: dict[str, Any]):
@@ -162,10 +168,14 @@ class SoapClient:
             # An answer we cannot read (HTML error page from a proxy, truncated XML): transient.
             raise TransientVendorError(f"24SevenOffice {operation}: unreadable answer ({exc})") from exc
 
-    def call(self, service: str, operation: str, *, session_id: str | None = None, **arguments: Any) -> Any:
-        """Call ``operation``; returns its result as plain Python (dicts, lists, Decimal, datetime)."""
+    def call(self, service: str, operation: str, *, session_id: str | None = None, creates: bool = False,
+             **arguments: Any) -> Any:
+        """Call ``operation``; returns its result as plain Python (dicts, lists, Decimal, datetime).
+
+        ``creates``: the call creates something at the vendor (a voucher, a file), so an answer
+        that never came is AmbiguousVendorOutcome (it may have been saved), not NoAnswer."""
         spec, client, binding, headers, body = self._request(service, operation, session_id, arguments)
-        response = self.http.request("POST", spec.path, headers=headers, content=body)
+        response = self.hosts[spec.host].request("POST", spec.path, headers=headers, content=body, creates=creates)
         return serialize_object(self._reply(client, binding, operation, response), dict)
 
     def stream(self, service: str, operation: str, row_type: str, *, session_id: str | None = None,
@@ -175,7 +185,7 @@ class SoapClient:
         is parsed with the WSDL's type and dropped from the tree, so memory does not grow with the
         answer. Faults are raised before the first row, as by ``call``."""
         spec, client, binding, headers, body = self._request(service, operation, session_id, arguments)
-        response = self.http.open_stream("POST", spec.path, headers=headers, content=body)
+        response = self.hosts[spec.host].open_stream("POST", spec.path, headers=headers, content=body)
         if response.status_code != 200:
             try:
                 self._reply(client, binding, operation, response)  # a fault: raises the classified error

@@ -3,11 +3,15 @@
 Booking takes three calls: upload the attachment, post the voucher, link the two. Each step is
 checkpointed so a retry resumes where the last attempt stopped; the voucher post is the only
 step whose repetition would double-book, and it is preceded by the SUBMITTED checkpoint.
+Before the first of them, what can be checked is checked: an open fiscal year must cover the
+voucher date, else nothing is sent (no attachment left behind for a voucher that cannot exist).
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+import time
 import uuid
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -21,6 +25,7 @@ from ...models.connection import Connection
 from ...money import exact_json
 from ...oauth.providers import Provider
 from ...settings import get_settings
+from ...text import cut_text, text_length
 from ...vendor_http import ErrorDescription, Unauthenticated, VendorHttp
 from ..base import (
     BOOKING,
@@ -45,6 +50,16 @@ ATTACHMENT_SENT = "attachment_sent"  # the id an upload was sent with (its answe
 ATTACHMENT_LINKED = "attachment_linked"
 DOCUMENT_TYPE_VOUCHER = 3
 PAGE_SIZE = 500
+# eAccounting's own text limits (visma_external_api.yaml, VoucherApi / VoucherRowApi), counted as
+# .NET counts string length: UTF-16 code units (an emoji is two).
+VOUCHER_TEXT_MAX = 1000
+TRANSACTION_TEXT_MAX = 60
+# Fiscal years change rarely (a new year, a lock); read them once per connection every few minutes.
+FISCAL_YEARS_TTL_SECONDS = 300
+
+# (API URL, connection secret, credential version) -> (monotonic time read, fiscal years).
+_fiscal_years_cache: dict[tuple[str, str, int], tuple[float, list[FiscalYear]]] = {}
+_fiscal_years_lock = threading.Lock()
 
 # eAccounting error codes a bookkeeper can act on, in their words.
 _ERROR_HINTS = {
@@ -152,12 +167,46 @@ class VismaEAccountingConnector:
         return ConnectionCheck(ok=True, company_name=field(settings, "Name"), message="connected",
                                currency=field(settings, "CurrencyCode"))
 
-    def read_catalog(self, on_date: date) -> Catalog:
-        fiscal_years = [
+    def _read_fiscal_years(self) -> list[FiscalYear]:
+        return [
             FiscalYear(id=field(fy, "Id"), start=_date(field(fy, "StartDate")), end=_date(field(fy, "EndDate")),
                        locked=bool(field(fy, "IsLockedForAccounting", False)))
             for fy in self._pages("fiscalyears")
         ]
+
+    def _cache_key(self) -> tuple[str, str, int]:
+        return (str(getattr(self.http, "base_url", "")), self.tokens.secret_name, self.tokens.credential_version)
+
+    def _cached_fiscal_years(self) -> list[FiscalYear] | None:
+        with _fiscal_years_lock:
+            cached = _fiscal_years_cache.get(self._cache_key())
+        if cached and time.monotonic() - cached[0] < FISCAL_YEARS_TTL_SECONDS:
+            return cached[1]
+        return None
+
+    def require_open_fiscal_year(self, day: date) -> None:
+        """Refuse, before anything is sent, a voucher date no open fiscal year covers.
+
+        eAccounting would refuse the voucher itself, but only after the attachment was uploaded:
+        an orphan file in the customer's attachment inbox. A cached read that finds no open year is
+        read again before failing (the user may just have created or unlocked it, then replayed).
+        """
+        years = self._cached_fiscal_years()
+        if years is None or not _open_year_covers(years, day):
+            years = self._read_fiscal_years()
+            # Only the booking path fills the cache (the catalog is read for a setup being saved,
+            # and should see the years as they are now).
+            with _fiscal_years_lock:
+                _fiscal_years_cache[self._cache_key()] = (time.monotonic(), years)
+        if _open_year_covers(years, day):
+            return
+        covering = next((fy for fy in years if fy.covers(day)), None)
+        detail = f" (fiscal year {covering.label} is locked for accounting)" if covering else ""
+        raise PermanentVendorError(f"no open fiscal year in eAccounting covers {day.isoformat()}{detail}; "
+                                   f"create it (or unlock it) in eAccounting, then replay")
+
+    def read_catalog(self, on_date: date) -> Catalog:
+        fiscal_years = self._read_fiscal_years()
         vat_codes = [
             VatCode(id=field(v, "Id"), code=str(field(v, "Code") or ""), description=field(v, "Description") or "",
                     rate=_percent(field(v, "VatRate")))
@@ -177,6 +226,9 @@ class VismaEAccountingConnector:
         return Catalog(company_name=company, fiscal_years=fiscal_years, accounts=accounts, vat_codes=vat_codes)
 
     def book(self, voucher: Voucher, attachment: AttachmentFile | None, checkpoints: Checkpoints) -> BookingReceipt:
+        if checkpoints.get(VOUCHER_ID) is None:
+            # Still to be posted: make sure it can be, before the first call that leaves anything behind.
+            self.require_open_fiscal_year(voucher.voucher_date)
         attachment_id = checkpoints.get(ATTACHMENT_ID)
         if attachment is not None and attachment_id is None:
             attachment_id = self._upload(attachment, voucher, checkpoints)
@@ -249,7 +301,7 @@ class VismaEAccountingConnector:
                 return False
             raise
 
-    def find_booking(self, voucher: Voucher) -> BookingReceipt | None:
+    def find_booking(self, voucher: Voucher, checkpoints: Checkpoints | None = None) -> BookingReceipt | None:
         """Search the vouchers of that date for our reference; None only when provably absent."""
         day = voucher.voucher_date.isoformat()
         try:
@@ -281,19 +333,34 @@ class VismaEAccountingConnector:
                 "AccountNumber": int(line.account),
                 "DebitAmount": line.debit,
                 "CreditAmount": line.credit,
-                "TransactionText": line.text[:60],
+                "TransactionText": cut_text(line.text, TRANSACTION_TEXT_MAX),
             }
             if line.vat_code_id:
                 row["VatCodeId"] = line.vat_code_id
             rows.append(row)
         body: dict[str, Any] = {
             "VoucherDate": voucher.voucher_date.isoformat(),
-            "VoucherText": voucher.text[:1000],
+            "VoucherText": _voucher_text(voucher),
             "Rows": rows,
         }
         if voucher.series:
             body["NumberSeries"] = voucher.series
         return body
+
+
+def _voucher_text(voucher: Voucher) -> str:
+    """The voucher text within eAccounting's limit, our reference kept whole: a retry finds the
+    voucher by it (find_booking), so it is never the part that gets cut."""
+    text = cut_text(voucher.text, VOUCHER_TEXT_MAX)
+    marker = f"[{voucher.reference}]"
+    if marker in voucher.text and marker not in text:
+        head = voucher.text.replace(marker, "").rstrip()
+        text = cut_text(head, VOUCHER_TEXT_MAX - text_length(marker) - 1) + " " + marker
+    return text
+
+
+def _open_year_covers(years: list[FiscalYear], day: date) -> bool:
+    return any(fy.covers(day) and not fy.locked for fy in years)
 
 
 # Our own namespace for attachment ids (uuid5): the same document and file always give the same id.
