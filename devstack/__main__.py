@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from . import samples
 from .stack import TFSO_USER, DevStack, StackOptions
 
 
@@ -20,6 +21,7 @@ def serve(args: argparse.Namespace) -> int:
     with DevStack(options) as stack:
         api_key = stack.create_tenant("local-tenant")
         accounting_key, tfso_connection = stack.accounting_office()
+        shop_key, shop_connection = stack.shop()
         print(f"""
 ledgerbridge local stack is up
   hub API (local API Gateway)   {stack.url}
@@ -47,6 +49,15 @@ user {TFSO_USER[0]} stored and its client companies being imported:
   curl -s -X POST {stack.url}/connections/{tfso_connection}/balance-refresh -H "Authorization: Bearer $LB_KEY2" -H "Content-Type: application/json" -d '{{}}'
   curl -s {stack.url}/connections/{tfso_connection}/companies/1100001 -H "Authorization: Bearer $LB_KEY2"
   24SevenOffice simulator       {stack.tfso.base_url}  (SOAP; ?wsdl on each .asmx)
+
+A café (tenant 'local-shop') books its Z-reports into Havnekafeen AS, department 201 Solsiden, through
+the same integration user: connection {shop_connection}, voucher reception, inventory change on.
+  export LB_KEY3={shop_key}
+  curl -s -X POST {stack.url}/connections/{shop_connection}/settlements -H "Authorization: Bearer $LB_KEY3" \
+       -H "Content-Type: application/json" -d @docs/examples/z_report_havnekafeen.json
+  curl -s -X POST {stack.url}/connections/{shop_connection}/transfers -H "Authorization: Bearer $LB_KEY3"
+  curl -s {stack.url}/connections/{shop_connection}/documents -H "Authorization: Bearer $LB_KEY3"
+  curl -s {stack.tfso.base_url}/_sim/clients/{samples.SHOP_COMPANY}/voucher-reception   (approve: POST …/{{draft_id}}/approve)
 
 Ctrl-C stops it.""", flush=True)
         try:

@@ -11,6 +11,11 @@ one voucher per booked settlement.
 (a wrong password first), pick a transaction type, import the client companies, set them up,
 refresh balances, read the entries, then lose access to a client, lose an account and change
 the password at the vendor, and show how each ends in the export log.
+
+24SevenOffice (a café's books, DUELL's link): pick the company and the department from
+24SevenOffice's lists, a setup refused for an account without a sales type, the first day through
+voucher reception (approved in the simulator), the rest of the week straight to the ledger with a
+gift card sold and redeemed and inventory change, a resend, and a check of every voucher.
 """
 from __future__ import annotations
 
@@ -152,8 +157,10 @@ def run_reconciliation_demo(stack: DevStack) -> None:
     username, password = TFSO_USER
     api = stack.api(stack.create_tenant("demo-accounting-office"))
     print(f"\n24SevenOffice simulator: {tfso.base_url}")
+    tfso.reset_counts()  # count this connection's calls and logins only (the shop's came before)
+    logins_before = tfso.login_count(username)
 
-    say("9. 24SevenOffice: store the integration user — first with a wrong password")
+    say("14. 24SevenOffice: store the integration user — first with a wrong password")
     created = api.post("/connections", json={"vendor": "24sevenoffice", "name": "Regnskapskontoret – 24SevenOffice",
                                              "schedule": {"frequency": "daily", "run_at_hour": 5}})
     expect(created.status_code == 201, f"create connection: {created.status_code} {created.text}")
@@ -170,14 +177,14 @@ def run_reconciliation_demo(stack: DevStack) -> None:
     picked = api.put(f"/connections/{connection_id}/vendor-settings", json={"transaction_type": types[0]["id"]})
     expect(picked.status_code == 200, f"vendor settings: {picked.text}")
 
-    say("10. Import every client company the integration user can access")
+    say("15. Import every client company the integration user can access")
     run = _run_and_wait(stack, api, connection_id, api.post(f"/connections/{connection_id}/companies/import"))
     companies = api.get(f"/connections/{connection_id}/companies").json()
     _print_companies(companies)
     expect(len(companies) >= 3 and all(c["status"] == "not_set_up" for c in companies), "imported, not set up")
     print(f"import run: {run['state']} {run['summary']}")
 
-    say("11. Set up each company: accounts to reconcile, checked against that company's own chart")
+    say("16. Set up each company: accounts to reconcile, checked against that company's own chart")
     by_name = {c["name"]: c for c in companies}
     havna = by_name["Havnekafeen AS"]
     refused = api.put(f"/connections/{connection_id}/companies/{havna['company_id']}/reconciliation",
@@ -191,7 +198,7 @@ def run_reconciliation_demo(stack: DevStack) -> None:
         expect(done.status_code == 200 and done.json()["status"] == "ready", f"set up: {done.text}")
     print("all companies ready")
 
-    say("12. Refresh balances (the same run the daily schedule starts) and read them")
+    say("17. Refresh balances (the same run the daily schedule starts) and read them")
     run = _run_and_wait(stack, api, connection_id, api.post(f"/connections/{connection_id}/balance-refresh", json={}))
     expect(run["state"] == "done", f"refresh: {run}")
     print(f"refresh run: {run['state']} {run['summary']}")
@@ -208,7 +215,7 @@ def run_reconciliation_demo(stack: DevStack) -> None:
     for entry in page["entries"]:
         print(f"    {entry['entry_date']}  voucher {entry['voucher_number']:>5}  {entry['amount']:>12}  {entry['text']}")
 
-    say("13. Things change at 24SevenOffice: access to a client removed, an account deleted")
+    say("18. Things change at 24SevenOffice: access to a client removed, an account deleted")
     nordlys = by_name["Nordlys Frisør AS"]
     tfso.revoke(username, int(nordlys["company_id"]))
     tfso.remove_account(int(fjord["company_id"]), 1500)
@@ -224,7 +231,7 @@ def run_reconciliation_demo(stack: DevStack) -> None:
         print(f"    {outcome['company']:<20} {outcome['state']:<8} {outcome.get('reason', '')}")
     expect(run["state"] == "failed" and "1500" in run["reason"] + str(run["outcomes"]), "the missing account is named")
 
-    say("14. The integration user's password is changed at 24SevenOffice")
+    say("19. The integration user's password is changed at 24SevenOffice")
     tfso.change_password(username, "nytt-passord")
     run = _run_and_wait(stack, api, connection_id, api.post(f"/connections/{connection_id}/balance-refresh", json={}))
     connection = api.get(f"/connections/{connection_id}").json()
@@ -234,9 +241,9 @@ def run_reconciliation_demo(stack: DevStack) -> None:
     stored = api.put(f"/connections/{connection_id}/credential", json={"username": username, "password": "nytt-passord"})
     expect(stored.json()["ok"], "the new password works")
 
-    say("15. Export log of the 24SevenOffice connection")
+    say("20. Export log of the 24SevenOffice connection")
     print_log(api, connection_id)
-    logins = tfso.login_count(username)
+    logins = tfso.login_count(username) - logins_before
     print(f"\nSOAP calls: {tfso.request_counts()}")
     print(f"logins: {logins} (the wrong password, the first login, the refused one after the change, the new "
           "password): every run and every company reused one stored session")
@@ -255,14 +262,95 @@ def _print_companies(companies: list[dict]) -> None:
         print(f"{c['name']:<20} {c['company_id']:>8} {c['organisation_number'] or '':>10}  {c['status']}")
 
 
+def run_shop_demo(stack: DevStack) -> None:
+    """24SevenOffice as a shop's books (DUELL's link): pick company and department, a setup refused
+    for an account without a sales type, a week booked (one day via voucher reception)."""
+    from .stack import TFSO_USER
+
+    tfso = stack.tfso
+    shop = int(samples.SHOP_COMPANY)
+    username, password = TFSO_USER
+    api = stack.api(stack.create_tenant("demo-cafe"))
+    today = date.today()
+
+    say("9. 24SevenOffice for a shop: the integration user, then the company and department to book into")
+    created = api.post("/connections", json={"vendor": "24sevenoffice", "name": "Havnekafeen – kasse",
+                                             "schedule": {"frequency": "daily", "lookback_days": 10}})
+    expect(created.status_code == 201, f"create connection: {created.text}")
+    connection_id = created.json()["connection_id"]
+    tested = api.put(f"/connections/{connection_id}/credential", json={"username": username, "password": password})
+    expect(tested.status_code == 200 and tested.json()["ok"], f"Test integration: {tested.text}")
+    companies = tested.json()["choices"]["company"]
+    print("companies (\"Flere firma\"): " + ", ".join(f"{c['id']} {c['name']}" for c in companies))
+    picked = api.put(f"/connections/{connection_id}/vendor-settings", json={"company": samples.SHOP_COMPANY})
+    expect(picked.status_code == 200, f"pick company: {picked.text}")
+    choices = picked.json()["choices"]
+    print("departments (\"Flere avdelinger\"): " + ", ".join(f"{d['id']} {d['name']}" for d in choices["department"]))
+    wrong = api.put(f"/connections/{connection_id}/vendor-settings", json={"department": "999"})
+    print(f"department 999 -> {wrong.status_code}: {wrong.json()['message'][:120]}")
+    expect(wrong.status_code == 422, "a department not in the list is refused")
+    picked = api.put(f"/connections/{connection_id}/vendor-settings",
+                     json={"department": "201", "transaction_type": "9", "type_import": "reception"})
+    expect(picked.status_code == 200, f"settings: {picked.text}")
+    print(f"picked: {picked.json()['vendor_settings']}")
+
+    say("10. Account setup — first with the kiosk sales on 3090, which has no sales type in 24SevenOffice")
+    refused = api.put(f"/connections/{connection_id}/account-setup", json=samples.shop_setup_24so(kiosk_account="3090"))
+    print(f"{refused.status_code}: {refused.json()['message'][:200]}")
+    expect(refused.status_code == 422 and "3090 has no sales type" in refused.json()["message"], "3090 refused")
+    saved = api.put(f"/connections/{connection_id}/account-setup", json=samples.shop_setup_24so())
+    expect(saved.status_code == 200, f"setup: {saved.text}")
+    print("saved: sales types present, gift cards on 2905, inventory change 1460/4090 on")
+
+    say("11. The first day goes to voucher reception; a bookkeeper approves it there")
+    first_day = today - timedelta(days=7)
+    body = samples.settlement(first_day, 1, with_cost=True)
+    expect(api.post(f"/connections/{connection_id}/settlements", json=body).status_code == 201, "ingest")
+    api.post(f"/connections/{connection_id}/transfers")
+    stack.drain()
+    drafts = tfso.voucher_reception(shop)
+    expect(len(drafts) == 1, f"one draft in voucher reception, not {len(drafts)}")
+    print(f"voucher reception: draft {drafts[0]['draft_id']} ({drafts[0]['bundle_name'][:60]})")
+    number = tfso.approve_draft(shop, drafts[0]["draft_id"])
+    print(f"approved in 24SevenOffice as voucher {number}")
+
+    say("12. The rest of the week straight into the ledger: a gift card sold and redeemed, a resend")
+    expect(api.put(f"/connections/{connection_id}/vendor-settings", json={"type_import": "ledger"}).status_code == 200,
+           "type import")
+    week = [today - timedelta(days=d) for d in range(6, 0, -1)]
+    for n, day in enumerate(week, start=2):
+        body = samples.settlement(day, n, with_cost=True, gift_cards=("500.00", "200.00") if n == 2 else None)
+        expect(api.post(f"/connections/{connection_id}/settlements", json=body).status_code == 201, f"ingest {day}")
+    resend = api.post(f"/connections/{connection_id}/settlements",
+                      json=samples.settlement(week[0], 2, with_cost=True, gift_cards=("500.00", "200.00")))
+    print(f"identical resend -> {resend.status_code}")
+    api.post(f"/connections/{connection_id}/transfers")
+    stack.drain()
+    print_log(api, connection_id)
+
+    say("13. Check: each settlement once in 24SevenOffice, balanced, with its Z-report, department and inventory change")
+    booked = [v for v in tfso.vouchers(shop) if v["origin"] != "helper"]
+    docs = api.get(f"/connections/{connection_id}/documents", params={"state": "booked"}).json()["documents"]
+    print(f"booked in the log: {len(docs)}; vouchers from the hub in 24SevenOffice's ledger: {len(booked)}")
+    expect(len(booked) == len(docs) == len(week) + 1, "one voucher per settlement")
+    for voucher in booked:
+        expect(sum(line["amount"] for line in voucher["lines"]) == 0, f"voucher {voucher['transaction_no']} balanced")
+        expect(len(voucher["files"]) == 1 and voucher["department_ids"] == [201], "PDF and department on each")
+        expect({1460, 4090} <= {line["account_no"] for line in voucher["lines"]}, "inventory change on each")
+    expect(tfso.orphan_attachments(shop) == [], "no file without its voucher")
+    gift = [line["amount"] for v in booked for line in v["lines"] if line["account_no"] == 2905]
+    print(f"gift cards on 2905 (liability, no VAT): {', '.join(str(a) for a in sorted(gift))}")
+    print("all balanced to the cent, each with its Z-report (stamp number), department 201 and inventory change")
+
+
 def print_log(api, connection_id: str, state: str | None = None) -> None:
     params = {"limit": 50, **({"state": state} if state else {})}
     documents = api.get(f"/connections/{connection_id}/documents", params=params).json()["documents"]
-    print(f"{'date':<11} {'document / run':<30} {'state':<9} {'gross':>10}  voucher / reason / summary")
+    print(f"{'date':<11} {'document / run':<30} {'state':<15} {'gross':>10}  voucher / reason / summary")
     for d in documents:
         summary = " ".join(f"{k}={v}" for k, v in (d.get("summary") or {}).items())
         detail = d["vendor_document_number"] or d["reason"] or summary
-        print(f"{d['business_date']:<11} {d['document_id']:<30} {d['state']:<9} {d['gross_total'] or '':>10}  "
+        print(f"{d['business_date']:<11} {d['document_id']:<30} {d['state']:<15} {d['gross_total'] or '':>10}  "
               f"{detail[:100]}")
 
 
@@ -270,6 +358,8 @@ def main() -> int:
     started = datetime.now(timezone.utc)
     with DevStack(StackOptions(log_level=os.environ.get("LOG_LEVEL", "WARNING"))) as stack:
         run_demo(stack)
+        # The shop first: the reconciliation demo ends by changing the integration user's password.
+        run_shop_demo(stack)
         run_reconciliation_demo(stack)
     print(f"\ndemo OK in {(datetime.now(timezone.utc) - started).total_seconds():.1f} s")
     return 0

@@ -245,6 +245,27 @@ class DevStack:
             api.post(f"/connections/{connection_id}/companies/import").raise_for_status()
         return api_key, connection_id
 
+    def shop(self, tenant_id: str = "local-shop") -> tuple[str, str]:
+        """A café booking its daily settlements into one of the accounting office's client companies
+        (Havnekafeen, two departments) through the same integration user: company, department 201,
+        voucher type 9 "Dagsoppgjør", voucher reception, the café's setup. Returns (API key, connection id)."""
+        from . import samples
+
+        api_key = self.create_tenant(tenant_id)
+        with self.api(api_key) as api:
+            created = api.post("/connections", json={"vendor": "24sevenoffice", "name": "Havnekafeen – kasse"})
+            created.raise_for_status()
+            connection_id = created.json()["connection_id"]
+            tested = api.put(f"/connections/{connection_id}/credential",
+                             json={"username": TFSO_USER[0], "password": TFSO_USER[1]})
+            if tested.status_code != 200 or not tested.json().get("ok"):
+                raise RuntimeError(f"24SevenOffice integration user refused: {tested.text}")
+            for picks in ({"company": samples.SHOP_COMPANY},
+                          {"department": "201", "transaction_type": "9", "type_import": "reception"}):
+                api.put(f"/connections/{connection_id}/vendor-settings", json=picks).raise_for_status()
+            api.put(f"/connections/{connection_id}/account-setup", json=samples.shop_setup_24so()).raise_for_status()
+        return api_key, connection_id
+
     def tick(self, at: str | None = None) -> dict:
         return self.schedule.tick(at)
 

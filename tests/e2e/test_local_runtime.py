@@ -36,6 +36,11 @@ def test_demo_flow_books_a_week_exactly_once():
     assert "refresh run: done {'companies': 3, 'ok': 3" in output
     assert "account 1500 no longer exists in the chart of accounts of Fjordbakeriet AS" in output
     assert "connection: needs_reauth (24SevenOffice refused the integration user's e-mail or password" in output
+    # 24SevenOffice for a shop: picks from its lists, a sales type missing, a week booked once each.
+    assert "departments (\"Flere avdelinger\"): 201 Solsiden, 202 Bakklandet" in output
+    assert "account 3090 has no sales type" in output
+    assert "booked in the log: 7; vouchers from the hub in 24SevenOffice's ledger: 7" in output
+    assert "gift cards on 2905 (liability, no VAT): -500.00, 200.00" in output
     assert "demo OK" in output
 
 
@@ -74,4 +79,6 @@ def test_make_run_serves_and_stops(tmp_path):
     assert f"http://127.0.0.1:{port}" in output and "export LB_KEY=lbk_" in output
     # The accounting office's 24SevenOffice connection is set up and its companies imported.
     assert "export LB_KEY2=lbk_" in output and f"http://127.0.0.1:{port + 3}" in output
+    # A café books into one of the office's client companies through the same integration user.
+    assert "export LB_KEY3=lbk_" in output and "Havnekafeen AS, department 201 Solsiden" in output
     assert "stopped" in output
