@@ -6,6 +6,9 @@ Sections (all by default; ``--only`` picks some, e.g. ``python -m bench --only t
   tfso   1b  cold import before/after the 24SevenOffice change, the 24SO connector's first use,
              zeep/lxml after each handler import;
          5-7 24SevenOffice: company import, reconciliation setup, balance refresh
+  shop   8   24SevenOffice for a shop: SOAP calls per settlement against the minimum, logins,
+             settlements/s at 50 ms
+  core   9   the settlement core with 1,000-20,000 lines (linear time and memory)
 
 Exit status 0 when every correctness check held, 1 otherwise.
 """
@@ -24,7 +27,7 @@ from . import imports
 from .report import heading, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("cold", "visma", "tfso")
+SECTIONS = ("cold", "visma", "tfso", "shop", "core")
 # The commit before the 24SevenOffice work: the "before" of the cold-import comparison.
 BEFORE_COMMIT = "f087068"
 BEFORE_FUNCTIONS = "ingest,scheduler,authorizer"
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="worker threads for throughput (4)")
     parser.add_argument("--no-scaling", action="store_true", help="skip benchmark 4 (concurrency 1 vs N)")
     parser.add_argument("--tfso-companies", type=int, default=200, help="24SevenOffice client companies (200)")
+    parser.add_argument("--shop-n", type=int, default=50, help="24SevenOffice shop settlements booked (50)")
     parser.add_argument("--tfso-latency-ms", type=int, default=50,
                         help="24SevenOffice simulator latency per SOAP call (50)")
     parser.add_argument("--before-commit", default=BEFORE_COMMIT,
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         checks["1b handlers load no zeep/lxml"] = tfso_cold["soap_free"]["ok"]
         took("tfso cold import")
 
-    if "visma" in args.only or "tfso" in args.only:
+    if any(section in args.only for section in ("visma", "tfso", "shop")):
         from .runtime import Runtime, throughput, vendor_calls
 
         with Runtime(worker_concurrency=args.concurrency) as rt:
@@ -166,7 +170,23 @@ def run(args: argparse.Namespace) -> int:
                 checks["7 24SO refresh"] = flow["refresh"]["check"]["ok"]
                 took("tfso")
 
+            if "shop" in args.only:
+                from . import tfso_shop
+                from .report import heading
+
+                results["shop"] = shop = tfso_shop.run(rt, args.shop_n, args.tfso_latency_ms)
+                print(heading(8, "A shop's settlements into 24SevenOffice (SaveBundleList with the Z-report)",
+                              tfso_shop.report(shop)))
+                checks["8 24SO shop booking"] = shop["check"]["ok"]
+                took("shop")
+
     took("DevStack stop")
+    if "core" in args.only:
+        from . import settlement_core
+
+        print("\n9. The settlement core: thousands of lines (python -m bench.settlement_core)")
+        settlement_core.main()
+        took("core")
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     results["section_seconds"] = seconds
     results["checks"] = checks

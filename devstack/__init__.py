@@ -28,3 +28,6 @@ def reset_process_caches() -> None:
     soap = sys.modules.get("ledgerbridge.connectors.twentyfourseven.soap")
     if soap is not None:  # loaded only where 24SevenOffice is used: never import it for this
         soap._clients.clear()
+    tfso = sys.modules.get("ledgerbridge.connectors.twentyfourseven.connector")
+    if tfso is not None:
+        tfso.TwentyFourSevenConnector._identity_cache.clear()

@@ -192,10 +192,9 @@ def bundle_list(voucher: "Voucher", settings: ShopSettings, year_id: int, stamp_
     }
 
 
-def save_voucher(unit: "CompanyUnit", voucher: "Voucher", settings: ShopSettings, stamp_no: int | None,
-                 checkpoints: Checkpoints) -> None:
+def save_voucher(unit: "CompanyUnit", voucher: "Voucher", settings: ShopSettings, year_id: int,
+                 stamp_no: int | None, checkpoints: Checkpoints) -> None:
     """The one creating call: SUBMITTED before it, cleared only when 24SevenOffice refused it."""
-    year_id = fiscal_year_id(unit, voucher.voucher_date)
     argument = bundle_list(voucher, settings, year_id, stamp_no)
     checkpoints.save(SAVED_TO, settings.type_import)
     checkpoints.save(SUBMITTED, datetime.now(timezone.utc).isoformat())
@@ -256,9 +255,9 @@ def unprovable(voucher: "Voucher", company: str) -> AbsenceUnprovable:
 def book(unit: "CompanyUnit", voucher: "Voucher", attachment: AttachmentFile | None, settings: ShopSettings,
          checkpoints: Checkpoints) -> BookingReceipt:
     if not checkpoints.get(VENDOR_DOCUMENT_ID):
-        fiscal_year_id(unit, voucher.voucher_date)  # refused before the file is uploaded (no orphan)
+        year_id = fiscal_year_id(unit, voucher.voucher_date)  # refused before the file is uploaded (no orphan)
         stamp = upload_attachment(unit, attachment, checkpoints) if attachment is not None else None
-        save_voucher(unit, voucher, settings, stamp, checkpoints)
+        save_voucher(unit, voucher, settings, year_id, stamp, checkpoints)
         found = find_in_ledger(unit, voucher) if settings.type_import == LEDGER else None
         receipt = found or (in_reception(voucher) if settings.type_import == RECEPTION else BookingReceipt(
             vendor_document_id=f"ledger {voucher.reference}", vendor_document_number=None))

@@ -205,36 +205,62 @@ class TwentyFourSevenConnector:
         return lists
 
     # --- BookingConnector ------------------------------------------------------------------------
-    def _shop(self) -> "tuple[ShopSettings, CompanyRef]":
+    # (connection, credential version, company) -> (identity, when read): a day's bookings need not
+    # ask GetIdentities each time; a refused SetIdentityById reads them again.
+    _identity_cache: dict[tuple[str, int, str], tuple[CompanyRef, float]] = {}
+    IDENTITY_CACHE_SECONDS = 300
+
+    def _shop(self, *, fresh: bool = False) -> "tuple[ShopSettings, CompanyRef]":
         settings = ShopSettings.of(self.connection)
+        key = (self.connection.connection_id, self.connection.credential_version, settings.company_id)
+        cached = self._identity_cache.get(key)
+        if cached and not fresh and time.monotonic() - cached[1] < self.IDENTITY_CACHE_SECONDS:
+            return settings, cached[0]
         identity = next((i for i in self._identities() if i.get("Client")
                          and str(i["Client"]["Id"]) == settings.company_id and not i.get("IsDisabled")), None)
         if identity is None:
+            self._identity_cache.pop(key, None)
             raise CredentialRejected(
                 f"the integration user no longer reaches the company {settings.company_name} in 24SevenOffice; "
                 f"give it access again, or choose another company")
-        return settings, _ref(identity)
+        ref = _ref(identity)
+        self._identity_cache[key] = (ref, time.monotonic())
+        return settings, ref
+
+    def _in_shop_company(self, work: "Callable[[ShopSettings, CompanyUnit], Any]") -> Any:
+        """Run ``work`` in the shop's company; if the identity was refused, read it afresh once."""
+        settings, ref = self._shop()
+        try:
+            with self.company(ref) as unit:
+                return work(settings, unit)
+        except CompanyAccessLost:
+            settings, ref = self._shop(fresh=True)
+            with self.company(ref) as unit:
+                return work(settings, unit)
 
     def read_catalog(self, on_date: date) -> Catalog:
-        settings, ref = self._shop()
-        with self.company(ref) as unit:
-            return company_catalog(unit)
+        return self._in_shop_company(lambda settings, unit: company_catalog(unit))
 
     def book(self, voucher: Voucher, attachment: AttachmentFile | None, checkpoints: Checkpoints) -> BookingReceipt:
+        # Not through _in_shop_company: a booking is never repeated within an attempt (a voucher may
+        # have been sent). Access lost means: read the identities afresh on the next attempt.
         settings, ref = self._shop()
-        with self.company(ref) as unit:
-            return booking.book(unit, voucher, attachment, settings, checkpoints)
+        try:
+            with self.company(ref) as unit:
+                return booking.book(unit, voucher, attachment, settings, checkpoints)
+        except CompanyAccessLost as exc:
+            self._shop(fresh=True)  # still reachable under another identity id, or CredentialRejected
+            raise TransientVendorError(f"24SevenOffice: the identity for {settings.company_name} changed; "
+                                       f"will retry") from exc
 
     def find_booking(self, voucher: Voucher, checkpoints: Checkpoints | None = None) -> BookingReceipt | None:
-        settings, ref = self._shop()
-        sent_to = (checkpoints.get(booking.SAVED_TO) if checkpoints else None) or settings.type_import
-        with self.company(ref) as unit:
+        def find(settings: ShopSettings, unit: CompanyUnit) -> BookingReceipt | None:
+            sent_to = (checkpoints.get(booking.SAVED_TO) if checkpoints else None) or settings.type_import
             return booking.find_booking(unit, voucher, sent_to)
+        return self._in_shop_company(find)
 
     def product_exists(self, number: str) -> bool:
-        settings, ref = self._shop()
-        with self.company(ref) as unit:
-            return booking.product_exists(unit, number)
+        return self._in_shop_company(lambda settings, unit: booking.product_exists(unit, number))
 
     def list_companies(self) -> list[VendorCompany]:
         return [VendorCompany(company_id=str(i["Client"]["Id"]), identity_id=str(i["Id"]),
