@@ -244,3 +244,16 @@ def test_an_unanswered_post_to_voucher_reception_asks_a_person_before_sending_ag
     assert after[first["document_id"]]["state"] == "booked" and after[first["document_id"]]["vendor_document_number"]
     assert after[second["document_id"]]["state"] == "booked"
     assert len(_booked(tfso)) == 1 and len(tfso.voucher_reception(SHOP)) == 1
+
+
+def test_test_integration_warns_when_the_company_has_no_giftcard_product(aws, tfso, api_for):
+    api = api_for("shop-a")
+    connection_id, checked = connect_tfso(api, name="Fjordbakeriet – kasse")
+    assert checked["warnings"] == [], "no company picked yet: nothing to say"
+    api.call("PUT", f"/connections/{connection_id}/vendor-settings", {"company": "1100001"})
+    status, checked = api.call("POST", f"/connections/{connection_id}/check")
+    assert status == 200 and checked["ok"]
+    assert any("GIFTCARD" in w and "Fjordbakeriet AS" in w for w in checked["warnings"]), checked
+    api.call("PUT", f"/connections/{connection_id}/vendor-settings", {"company": samples.SHOP_COMPANY})
+    status, checked = api.call("POST", f"/connections/{connection_id}/check")
+    assert checked["ok"] and checked["warnings"] == [], "Havnekafeen has GIFTCARD"

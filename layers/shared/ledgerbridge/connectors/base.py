@@ -59,6 +59,8 @@ class ConnectionCheck:
     # Lists the user chooses from, by setting name (e.g. {"transaction_type": [...]}).
     choices: dict[str, list[Choice]] = field(default_factory=dict)
     companies: int | None = None  # how many client companies the credential reaches, if several
+    # What works but deserves attention (24SevenOffice: no GIFTCARD product for invoiced gift cards).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

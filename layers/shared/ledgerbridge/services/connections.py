@@ -155,7 +155,7 @@ def save_account_setup(tenant_id: str, connection_id: str, setup: AccountSetup) 
 
 def _check_view(result: ConnectionCheck) -> dict:
     return {"ok": result.ok, "company_name": result.company_name, "message": result.message,
-            "companies": result.companies,
+            "companies": result.companies, "warnings": list(result.warnings),
             "choices": {k: [c.model_dump() for c in v] for k, v in result.choices.items()}}
 
 

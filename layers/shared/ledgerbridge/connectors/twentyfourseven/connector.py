@@ -55,6 +55,8 @@ from .booking import ShopSettings
 from .soap import NoIdentitySelected, SessionExpired, SoapClient, UnsendableValue, soap_client
 
 ZERO = Decimal("0")
+# The product 24SevenOffice invoicing needs for gift cards (DUELL's help article).
+GIFTCARD = "GIFTCARD"
 # GetTransactions has no paging. Its answer is parsed as it arrives and handed on in chunks of
 # this many entries, so memory stays the same however busy the account; one call per calendar
 # month keeps each answer (and a retry after a broken one) a month at most.
@@ -165,16 +167,20 @@ class TwentyFourSevenConnector:
                 with self.company(ref) as unit:
                     lists = self._company_choices(unit, with_departments=identity is picked)
                     info = unit.call("client", "GetClientInformation") or {}
+                    giftcard = booking.product_exists(unit, GIFTCARD) if identity is picked else True
                 break
             except CompanyAccessLost:
                 continue
         else:
             return no_access
         choices = {"company": _company_choices(usable), "type_import": _type_import_choices(), **lists}
+        warnings = [] if giftcard else [
+            f"no product numbered {GIFTCARD} exists in {info.get('Name') or ref.name}: if gift cards are sold and "
+            f"invoicing is used, create it in 24SevenOffice (Products) with that number"]
         return ConnectionCheck(
             ok=True, company_name=info.get("Name") or ref.name, currency=info.get("DefaultCurrency") or None,
             message=f"logged in as {self.sessions.username()}; {len(usable)} client companies reachable",
-            choices=choices, companies=len(usable),
+            choices=choices, companies=len(usable), warnings=warnings,
         )
 
     def settings_choices(self, picks: dict[str, str]) -> dict[str, list[Choice]]:
