@@ -257,3 +257,21 @@ def test_test_integration_warns_when_the_company_has_no_giftcard_product(aws, tf
     api.call("PUT", f"/connections/{connection_id}/vendor-settings", {"company": samples.SHOP_COMPANY})
     status, checked = api.call("POST", f"/connections/{connection_id}/check")
     assert checked["ok"] and checked["warnings"] == [], "Havnekafeen has GIFTCARD"
+
+
+def test_a_z_report_larger_than_one_request_is_uploaded_in_chunks(shop, tfso, aws):
+    """24SevenOffice refuses requests over 4096 KB: a 3.5 MB PDF (4.7 MB in base64) goes in pieces."""
+    import base64
+
+    api, connection_id = shop
+    body = samples.settlement(YESTERDAY, 1)
+    pdf = base64.b64decode(body["attachment"]["data"])
+    big = pdf + b"%" + bytes(range(256)) * (3_500_000 // 256)
+    body["attachment"]["data"] = base64.b64encode(big).decode()
+    tfso.reset_counts()
+    [doc] = _book(api, aws, connection_id, [body])
+    assert doc["state"] == "booked", doc
+    assert tfso.request_counts()["AppendChunk"] == 2
+    [attachment] = tfso.attachments(SHOP)
+    assert tfso.file_content(SHOP, attachment["file_id"]) == big
+    _assert_each_booked_once(tfso, [doc])
