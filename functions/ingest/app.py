@@ -1,4 +1,4 @@
-"""Ingest handler: POST /connections/{id}/settlements from the POS back office."""
+"""Ingest handler: POST /connections/{id}/settlements and /stock-registrations from the POS back office."""
 
 # No Powertools Tracer here: importing the X-Ray SDK costs ~300 ms of cold start in a function
 # that calls no vendor; the function's active tracing (template.yaml) still records every invocation.
@@ -20,6 +20,6 @@ metrics = Metrics()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     response = app.resolve(event, context)
     accepted = response["statusCode"] < 300
-    metrics.add_metric(name="SettlementsAccepted" if accepted else "SettlementsRejected", unit=MetricUnit.Count,
-                       value=1)
+    what = "StockRegistrations" if str(event.get("resource") or "").endswith("/stock-registrations") else "Settlements"
+    metrics.add_metric(name=f"{what}Accepted" if accepted else f"{what}Rejected", unit=MetricUnit.Count, value=1)
     return response

@@ -1,11 +1,12 @@
 """Bad input never gives a 5xx: Schemathesis against the real handlers, in process.
 
-Every operation of the API contract (the 28 of docs/openapi.json, which ``devstack.openapi`` builds
+Every operation of the API contract (the 30 of docs/openapi.json, which ``devstack.openapi`` builds
 from the handlers' own models; tests/unit/test_openapi.py keeps the file equal to it) is called
 through the local API gateway as a WSGI app -- the authorizer and the Lambda handlers of
 template.yaml, as ``make run`` serves them -- under moto, with a real tenant key. Path parameters
-hit real objects (a connected Visma eAccounting connection with a settlement, a 24SevenOffice
-connection with its companies imported and one set up) as well as unknown ones.
+hit real objects (a connected Visma eAccounting connection with a settlement and a stock
+registration, a 24SevenOffice connection with its companies imported and one set up) as well as
+unknown ones.
 
 Schemathesis runs its examples, coverage (boundary and negative values of every parameter and
 body, other media types, missing parameters) and fuzzing phases, positive and negative data, with
@@ -33,7 +34,7 @@ from ledgerbridge.models.common import utcnow
 from tests.integration.tfso_helpers import connect_tfso, import_companies
 
 TENANT = "tenant-fuzz"
-OPERATIONS = 29
+OPERATIONS = 30
 FJORD = "1100001"  # a client company of the simulator's integration user
 
 CONFIG = {
@@ -75,11 +76,18 @@ def hub(aws, visma, tfso, monkeypatch):
     run = import_companies(api, aws, tfso_id)
     status, body = api.call("PUT", f"/connections/{tfso_id}/companies/{FJORD}/reconciliation", {"accounts": ["1920"]})
     assert status == 200, body
+    key, local_gateway = tenants.issue_key(TENANT), LocalGateway(stage="test")
+    # A stock registration too (through the gateway: its route is the ingest function's), so the
+    # document operations (read, replay) meet that kind as well.
+    stock = samples.stock_registration(date.today() - timedelta(days=2), "write_off")
+    response = Client(local_gateway).post(f"/connections/{visma_id}/stock-registrations", json=stock,
+                                          headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 201, response.get_data()
     # Fuzzed credentials never lock the simulator's integration user out (it throttles logins).
     limit, tfso.config.login_limit = tfso.config.login_limit, 10**6
-    yield SimpleNamespace(api=api, key=tenants.issue_key(TENANT), gateway=LocalGateway(stage="test"),
+    yield SimpleNamespace(api=api, key=key, gateway=local_gateway,
                           visma_id=visma_id, tfso_id=tfso_id, document_id=settlement["document_id"],
-                          run_id=run["document_id"])
+                          run_id=run["document_id"], stock_id=stock["document_id"])
     tfso.config.login_limit = limit
 
 
@@ -118,8 +126,8 @@ def _aim(case, hub) -> None:
             params["connection_id"] = hub.tfso_id if "company_id" in params else both[slot - 1]
     if "company_id" in params and _slot(params["company_id"], 3):
         params["company_id"] = FJORD
-    if "document_id" in params and (slot := _slot(params["document_id"], 3)):
-        params["document_id"] = (hub.document_id, hub.run_id)[slot - 1]
+    if "document_id" in params and (slot := _slot(params["document_id"], 4)):
+        params["document_id"] = (hub.document_id, hub.run_id, hub.stock_id)[slot - 1]
 
 
 def problem(status: int, content_type: str, body: bytes) -> str | None:
@@ -157,6 +165,7 @@ def hand_made_cases(hub) -> list[tuple[str, str, str, dict, bytes | None]]:
         ("POST", f"/connections/{tfso}/companies/{FJORD}/refresh"),
         ("POST", f"/connections/{tfso}/balance-refresh"),
         ("POST", f"/connections/{visma}/settlements"),
+        ("POST", f"/connections/{visma}/stock-registrations"),
     ]
     json_type = {"Content-Type": "application/json"}
     bodies = [
@@ -204,6 +213,17 @@ def hand_made_cases(hub) -> list[tuple[str, str, str, dict, bytes | None]]:
     for label, body in edges.items():
         cases.append((f"POST settlements [{label}]", "POST", f"/connections/{visma}/settlements", json_type,
                       json.dumps(body).encode()))
+    stock = {"tomorrow": samples.stock_registration(tomorrow, "goods_received", 8),
+             "2000-01-01": samples.stock_registration(date(2000, 1, 1), "write_off", 9),
+             "zero": samples.stock_registration(tomorrow, "count_adjustment", 10, lines=[("Varer", "5"), ("Kaffe", "-5")]),
+             "5,000 lines": samples.stock_registration(tomorrow, "count_adjustment", 11, with_pdf=False,
+                                                       lines=[(f"Vare {n} ☕", f"{n % 7 - 3}.99") for n in range(5000)]),
+             "the id of a settlement": {**samples.stock_registration(tomorrow, "write_off", 12),
+                                        "document_id": hub.document_id},
+             "odd note": {**samples.stock_registration(tomorrow, "write_off", 13), "note": "Svinn 🥐\n" * 100}}
+    for label, body in stock.items():
+        cases.append((f"POST stock-registrations [{label}]", "POST", f"/connections/{visma}/stock-registrations",
+                      json_type, json.dumps(body).encode()))
     # Far-out dates, then the operations that compute with them.
     for schedule in ({"from_date": "0001-01-01"}, {"from_date": "9999-12-31"}, {"timezone": "a/" * 200},
                      {"timezone": "../../etc/passwd"}, {"lookback_days": 366, "from_date": "2000-01-01"}):

@@ -48,11 +48,16 @@ def test_worker_event_parses_into_transfer_jobs():
     assert kinds == {TransferJob, RunJob}
 
 
-def test_ingest_event_carries_a_valid_settlement():
+def test_ingest_events_carry_a_valid_document_with_its_attachment():
     from ledgerbridge.models.settlement import Settlement
+    from ledgerbridge.models.stock import StockRegistration
 
-    for event in _load("ingest"):
-        assert Settlement.model_validate_json(event["body"]).attachment is not None
+    model_of = {"/connections/{connection_id}/settlements": Settlement,
+                "/connections/{connection_id}/stock-registrations": StockRegistration}
+    events = _load("ingest")
+    assert {event["resource"] for event in events} == set(model_of)
+    for event in events:
+        assert model_of[event["resource"]].model_validate_json(event["body"]).attachment is not None
 
 
 def test_scheduler_event_time_is_used():

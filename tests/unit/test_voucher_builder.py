@@ -505,3 +505,104 @@ def test_property_random_days_balance_exactly_with_one_line_per_account(inventor
                 assert line.vat_code_id is None
             assert text_length(line.text) <= TRANSACTION_TEXT_MAX
         assert str(s.business_date) in v.text and f"[LB-{number}]" in v.text
+
+
+# --- stock registrations: goods received, write-offs, count adjustments as vouchers of their own ------
+
+from ledgerbridge.domain.vouchers import STOCK_KIND_TEXTS, build_stock_voucher  # noqa: E402
+from ledgerbridge.models.stock import StockRegistration  # noqa: E402
+
+
+def stock(kind: str, lines: list[tuple[str, str]], **extra) -> StockRegistration:
+    body = samples.stock_registration(DAY, kind, lines=lines, with_pdf=False)
+    body.update(extra)
+    return StockRegistration.model_validate(body)
+
+
+def pair(voucher) -> dict[str, tuple[Decimal, Decimal]]:
+    """(debit, credit) per account; a stock voucher has one line per account."""
+    assert len({line.account for line in voucher.lines}) == len(voucher.lines)
+    return {line.account: (line.debit, line.credit) for line in voucher.lines}
+
+
+def test_goods_received_debit_the_stock_and_credit_inventory_change():
+    v = build_stock_voucher(stock("goods_received", [("Varer", "1250.00"), ("Kaffe", "830.40"), ("Varer", "0.00")]),
+                            inventory_setup(), REF)
+    assert pair(v) == {"1460": (Decimal("2080.40"), ZERO), "4090": (ZERO, Decimal("2080.40"))}
+    assert all(line.vat_code_id is None for line in v.lines)
+    assert v.total_debit() == v.total_credit()
+    assert {line.text for line in v.lines} == {"Varemottak Varer, Kaffe"}
+    assert v.text == f"Varemottak {DAY.isoformat()} (VM-{DAY.isoformat()}-1) [{REF}]"
+    assert (v.voucher_date, v.reference, v.currency) == (DAY, REF, "NOK")
+
+
+def test_a_write_off_credits_the_stock_and_debits_inventory_change():
+    v = build_stock_voucher(stock("write_off", [("Brød og bakst", "-145.50"), ("Varer", "-20.00")]),
+                            inventory_setup(), REF)
+    assert pair(v) == {"1460": (ZERO, Decimal("165.50")), "4090": (Decimal("165.50"), ZERO)}
+    assert v.text.startswith(f"Svinn {DAY.isoformat()} (SV-") and v.text.endswith(f" [{REF}]")
+    assert {line.text for line in v.lines} == {"Svinn Brød og bakst, Varer"}
+
+
+@pytest.mark.parametrize("lines, stock_account, change_account", [
+    ([("Varer", "-32.10"), ("Kaffe", "12.00")], (ZERO, Decimal("20.10")), (Decimal("20.10"), ZERO)),
+    ([("Varer", "32.10"), ("Kaffe", "-12.00")], (Decimal("20.10"), ZERO), (ZERO, Decimal("20.10"))),
+])
+def test_a_count_adjustment_books_its_net_change_in_either_direction(lines, stock_account, change_account):
+    v = build_stock_voucher(stock("count_adjustment", lines), inventory_setup(), REF)
+    assert pair(v) == {"1460": stock_account, "4090": change_account}
+    assert v.text.startswith("Varetelling ") and v.lines[0].text == "Varetelling Varer, Kaffe"
+
+
+def test_each_kind_is_named_in_norwegian():
+    assert STOCK_KIND_TEXTS == {"goods_received": "Varemottak", "write_off": "Svinn", "count_adjustment": "Varetelling"}
+
+
+def test_stock_registrations_need_inventory_change_on_and_say_what_to_set_up():
+    for the_setup in (inventory_setup(on=False), setup()):  # off with the rows, off without them
+        with pytest.raises(SetupIncomplete) as raised:
+            build_stock_voucher(stock("write_off", [("Varer", "-5.00")]), the_setup, REF)
+        message = raised.value.message
+        assert "inventory_change on" in message and "inventory row" in message and "inventory_change row" in message
+        assert "replay" in message
+    # A setup stored without one of the rows (AccountSetup refuses that today): the row is named.
+    rows = samples.account_setup()["rows"] + [{"kind": "inventory_change", "account": "4090"}]
+    lacking = setup(rows).model_copy(update={"inventory_change": True})  # model_copy does not validate
+    with pytest.raises(SetupIncomplete, match="no inventory row"):
+        build_stock_voucher(stock("goods_received", [("Varer", "5.00")]), lacking, REF)
+
+
+def test_a_registration_adding_up_to_zero_makes_a_voucher_without_lines_whatever_the_setup():
+    for the_setup in (inventory_setup(), inventory_setup(on=False)):
+        v = build_stock_voucher(stock("count_adjustment", [("Varer", "5.00"), ("Kaffe", "-5.00")]), the_setup, REF)
+        assert v.lines == [] and v.text.endswith(f" [{REF}]")
+
+
+def test_five_thousand_lines_become_one_pair_naming_what_fits():
+    lines = [(f"Vare {n % 300}", "1.01") for n in range(5000)]
+    v = build_stock_voucher(stock("goods_received", lines), inventory_setup(), REF)
+    assert pair(v) == {"1460": (Decimal("5050.00"), ZERO), "4090": (ZERO, Decimal("5050.00"))}
+    text = v.lines[0].text
+    assert text.startswith("Varemottak Vare 0, Vare 1") and text.endswith(" +" + text.rsplit("+", 1)[1])
+    assert text_length(text) <= TRANSACTION_TEXT_MAX
+
+
+def test_the_note_joins_the_voucher_text_on_one_line_and_the_reference_survives_any_length():
+    v = build_stock_voucher(stock("goods_received", [("Varer", "10.00")], note="Leveranse fra\nBaker\tHansen"),
+                            inventory_setup(), REF)
+    assert v.text == f"Varemottak {DAY.isoformat()} (VM-{DAY.isoformat()}-1): Leveranse fra Baker Hansen [{REF}]"
+    long = build_stock_voucher(stock("goods_received", [("Varer", "10.00")], note="🥐" * 1000), inventory_setup(), REF)
+    assert long.text.endswith(f" [{REF}]") and text_length(long.text) <= VOUCHER_TEXT_MAX
+    assert "\ufffd" not in long.text and not any(0xD800 <= ord(c) <= 0xDFFF for c in long.text)
+
+
+def test_long_categories_are_cut_to_the_line_limit_without_broken_characters():
+    v = build_stock_voucher(stock("write_off", [("👩‍👩‍👧" * 40, "-1.00")]), inventory_setup(), REF)
+    assert all(text_length(line.text) <= TRANSACTION_TEXT_MAX for line in v.lines)
+    assert v.lines[0].text == cut_text("Svinn " + "👩‍👩‍👧" * 40, TRANSACTION_TEXT_MAX)
+
+
+def test_the_stock_voucher_takes_series_and_currency_like_the_settlement_voucher():
+    v = build_stock_voucher(stock("goods_received", [("Varer", "1.00")], currency="SEK"),
+                            inventory_setup().model_copy(update={"voucher_series": "L"}), REF)
+    assert (v.series, v.currency) == ("L", "SEK")

@@ -1,6 +1,12 @@
-"""The ingest API: a POS back office pushes daily settlements (with the Z-report PDF)."""
+"""The ingest API: a POS back office pushes daily settlements (with the Z-report PDF) and stock
+registrations (goods received, write-offs, count adjustments, with the delivery note or count sheet).
+
+Both answer alike: 201 new, 200 identical resend, 409 changed content (unless superseded before it
+was booked), 400 malformed JSON, 415 not JSON, 422 invalid; every refusal is logged in the export log.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
@@ -11,11 +17,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from ..errors import LedgerbridgeError
 from ..models.common import utcnow
-from ..models.documents import DocumentView
+from ..models.documents import DocumentKind, DocumentView
 from ..models.settlement import Settlement
+from ..models.stock import StockRegistration
 from ..repositories import connections as connection_store
 from ..repositories import documents
-from ..services.ingest import ingest_settlement
+from ..services.ingest import IngestResult, ingest_settlement, ingest_stock_registration
 from .common import (
     MAX_PATH_ID,
     PathId,
@@ -33,14 +40,48 @@ logger = Logger(child=True)
 app = new_resolver()
 
 
+STOCK_REGISTRATIONS_DESCRIPTION = (
+    "A stock registration: goods received (`goods_received`, varemottak), a write-off (`write_off`, svinn) or a "
+    "count adjustment (`count_adjustment`, varetelling), booked as a voucher of its own between the account "
+    "setup's `inventory` account (the stock, e.g. 1460 Varelager) and its `inventory_change` account (cost of "
+    "goods, e.g. 4090 Beholdningsendring); the setup needs `inventory_change` on, or the document fails with "
+    "what to set up.\n\n"
+    "Amounts are the change of the stock's value at cost, **signed**: positive = the stock goes up (debit "
+    "inventory, credit inventory change), negative = it goes down (the reverse); the voucher books their sum. "
+    "`goods_received` takes amounts of 0 or more, `write_off` amounts of 0 or less (the other sign is refused "
+    "with 422), `count_adjustment` either. Lines adding up to zero are accepted and logged as `nothing_to_book`.\n\n"
+    "Answers as for settlements: 201 new, 200 identical resend, 409 changed content (send `?supersede=true` to "
+    "replace a version not yet booked; a booked one needs a correction in the accounting system) or a "
+    "`document_id` already used by a settlement, 400 malformed JSON, 415 not JSON, 422 invalid (e.g. a "
+    "`business_date` outside 2000-01-01 … tomorrow (UTC), a `document_id` with `/` or `..`, a currency the "
+    "company does not book in). Refusals are logged in the export log as `rejected`."
+)
+
+
 @app.post("/connections/<connection_id>/settlements")
 def post_settlement(
     connection_id: PathId,
     settlement: Annotated[Settlement, Body()],
     supersede: Annotated[bool, Query()] = False,
 ) -> Response[DocumentView]:
+    return _accepted(connection_id, lambda tenant_id: ingest_settlement(tenant_id, connection_id, settlement,
+                                                                        supersede=supersede))
+
+
+@app.post("/connections/<connection_id>/stock-registrations", summary="Push a stock registration",
+          description=STOCK_REGISTRATIONS_DESCRIPTION)
+def post_stock_registration(
+    connection_id: PathId,
+    registration: Annotated[StockRegistration, Body()],
+    supersede: Annotated[bool, Query()] = False,
+) -> Response[DocumentView]:
+    return _accepted(connection_id, lambda tenant_id: ingest_stock_registration(tenant_id, connection_id, registration,
+                                                                                supersede=supersede))
+
+
+def _accepted(connection_id: str, ingest: Callable[[str], IngestResult]) -> Response[DocumentView]:
     try:
-        result = ingest_settlement(tenant_of(app), connection_id, settlement, supersede=supersede)
+        result = ingest(tenant_of(app))
     except LedgerbridgeError as exc:
         if exc.status_code in (409, 422):
             _log_rejection(connection_id, exc.message)
@@ -50,10 +91,21 @@ def post_settlement(
                     body=DocumentView.of(result.record))
 
 
+def _kind() -> DocumentKind:
+    """The kind of document the current request sends (the export log's kind for a refusal)."""
+    path = (app.current_event.path or "").rstrip("/")
+    return DocumentKind.STOCK_REGISTRATION if path.endswith("/stock-registrations") else DocumentKind.DAILY_SETTLEMENT
+
+
+def _noun() -> str:
+    """What the current request sends, as refusals name it."""
+    return "stock registration" if _kind() is DocumentKind.STOCK_REGISTRATION else "settlement"
+
+
 @app.exception_handler(RequestValidationError)
 def _rejected(exc: RequestValidationError) -> Response:
     details = describe_validation(exc)
-    message = "invalid settlement: " + "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    message = f"invalid {_noun()}: " + "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
     connection_id = (app.current_event.path_parameters or {}).get("connection_id")
     if connection_id:
         _log_rejection(connection_id, message)
@@ -64,7 +116,7 @@ def _rejected(exc: RequestValidationError) -> Response:
 def _not_json(exc: RequestUnsupportedContentType) -> Response:
     connection_id = (app.current_event.path_parameters or {}).get("connection_id")
     if connection_id:
-        _log_rejection(connection_id, f"invalid settlement: {unsupported_type_message(exc)}")
+        _log_rejection(connection_id, f"invalid {_noun()}: {unsupported_type_message(exc)}")
     return unsupported_type_response(exc)
 
 
@@ -79,8 +131,9 @@ def _log_rejection(connection_id: str, message: str) -> None:
         return  # unknown connection or tenant: nothing to log against
     document_id, business_date = _peek(app.current_event.body)
     documents.record_rejection(tenant_id, connection_id, document_id=document_id,
-                               business_date=business_date or utcnow().date(), reason=message)
-    logger.info("settlement rejected", extra={"connection_id": connection_id, "document_id": document_id})
+                               business_date=business_date or utcnow().date(), reason=message,
+                               kind=_kind().value)
+    logger.info(f"{_noun()} rejected", extra={"connection_id": connection_id, "document_id": document_id})
 
 
 def _peek(body: str | None) -> tuple[str | None, date | None]:

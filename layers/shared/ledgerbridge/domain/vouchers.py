@@ -8,6 +8,9 @@ Varer 25%"). Sums are signed: refunds net against sales of the same account, and
 sum is negative lands on the opposite side. One pass over the input, so time and memory grow
 linearly with the number of lines.
 
+Stock registrations (goods received, write-offs, count adjustments) become vouchers of their own
+with ``build_stock_voucher``: their net change of the stock's value as one inventory change pair.
+
 Pure: depends on models/, money.py and text.py only (no vendor, no I/O).
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from decimal import Decimal
 from ..models.connection import AccountSetup, MappingRow
 from ..models.ledger import Voucher, VoucherLine
 from ..models.settlement import Settlement
+from ..models.stock import StockRegistration
 from ..money import ZERO
 from ..text import cut_text, text_length
 
@@ -251,5 +255,70 @@ def build_settlement_voucher(
         reference=reference,
         lines=voucher_lines,
         currency=settlement.currency,
+        series=setup.voucher_series,
+    )
+
+
+# --- stock registrations ("Beholdningsendring") ------------------------------------------------------
+
+# The kind of a stock registration as the voucher names it (as "Dagsoppgjør" names a settlement).
+STOCK_KIND_TEXTS = {"goods_received": "Varemottak", "write_off": "Svinn", "count_adjustment": "Varetelling"}
+
+
+def _one_line(text: str) -> str:
+    """A sender's text on one line: line breaks, tabs and other control characters become spaces."""
+    return " ".join("".join(" " if ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F else char
+                            for char in text).split())
+
+
+def build_stock_voucher(registration: StockRegistration, setup: AccountSetup, reference: str) -> Voucher:
+    """The net change of the stock's value (the sum of the lines, signed: positive = stock up) moved
+    between the inventory (stock) account and the inventory change (cost of goods) account.
+
+    Stock up: debit inventory, credit inventory change; stock down: the reverse. No VAT. A
+    registration whose lines add up to zero gives a voucher without lines (nothing to book), whatever
+    the setup. Otherwise the setup must have inventory_change on with its two rows, else
+    SetupIncomplete saying what to set up. One pass over the lines, however many.
+    """
+    label = STOCK_KIND_TEXTS[registration.kind]
+    net = ZERO
+    names: dict[str, None] = {}
+    for line in registration.lines:
+        net += line.amount
+        if line.amount != ZERO:
+            names[_one_line(line.category) or "?"] = None
+
+    lines: list[VoucherLine] = []
+    if net != ZERO:
+        rows = setup.index()
+        inventory, change = rows.get("inventory"), rows.get("inventory_change")
+        if not setup.inventory_change:
+            raise SetupIncomplete(
+                "stock registrations are booked as inventory change, which is off in the account setup: turn "
+                "inventory_change on, with an inventory row (the stock account, e.g. 1460 Varelager) and an "
+                "inventory_change row (cost of goods, e.g. 4090 Beholdningsendring), then replay")
+        if inventory is None or change is None:  # AccountSetup refuses inventory_change without both rows
+            missing = " and ".join(kind for kind, row in (("inventory", inventory), ("inventory_change", change))
+                                   if row is None)
+            raise SetupIncomplete(
+                f"the account setup has no {missing} row for stock registrations; add it (e.g. 1460 Varelager, "
+                f"4090 Beholdningsendring) and replay")
+        # The line text names the categories that fit, as a settlement's revenue line does.
+        text = _Group(inventory, label, "", "debit", names=names).text()
+        # inventory_change_lines moves stock out for a positive amount: a rise is its negative.
+        lines = inventory_change_lines(-net, inventory_account=inventory.account,
+                                       inventory_change_account=change.account, text=text)
+
+    # The reference must survive any cut (a retry finds the booked voucher by it): the head is cut.
+    tail = f" [{reference}]"
+    head = f"{label} {registration.business_date.isoformat()} ({registration.document_id})"
+    if registration.note:
+        head += f": {_one_line(registration.note)}"
+    return Voucher(
+        voucher_date=registration.business_date,
+        text=cut_text(head, VOUCHER_TEXT_MAX - text_length(tail)) + tail,
+        reference=reference,
+        lines=lines,
+        currency=registration.currency,
         series=setup.voucher_series,
     )

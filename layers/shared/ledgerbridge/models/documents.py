@@ -28,8 +28,14 @@ class DocumentState(StrEnum):
 
 class DocumentKind(StrEnum):
     DAILY_SETTLEMENT = "daily_settlement"
+    # Goods received, a write-off or a count adjustment (models/stock.py), booked as inventory change.
+    STOCK_REGISTRATION = "stock_registration"
     COMPANY_IMPORT = "company_import"
     BALANCE_REFRESH = "balance_refresh"
+
+
+# Runs over companies, logged beside the documents that are booked; never replayed.
+RUN_KINDS = frozenset({DocumentKind.COMPANY_IMPORT, DocumentKind.BALANCE_REFRESH})
 
 
 class DocumentRecord(BaseModel):
@@ -70,7 +76,7 @@ class DocumentRecord(BaseModel):
 
     @property
     def is_run(self) -> bool:
-        return self.kind != DocumentKind.DAILY_SETTLEMENT
+        return self.kind in RUN_KINDS
 
     def queued(self, now_ms: int) -> bool:
         return (self.queued_until_ms or 0) > now_ms

@@ -409,7 +409,7 @@ REJECTED_TTL_SECONDS = 90 * 24 * 3600
 
 
 def record_rejection(tenant_id: str, connection_id: str, *, document_id: str | None, business_date: date,
-                     reason: str) -> None:
+                     reason: str, kind: str = "daily_settlement") -> None:
     """Export-log entry for input refused at the door (kept 90 days)."""
     import time
     import uuid
@@ -422,7 +422,7 @@ def record_rejection(tenant_id: str, connection_id: str, *, document_id: str | N
         "date_key": f"{business_date.isoformat()}#{entry_id}",
         "state_pk": _state_pk(tenant_id, connection_id, DocumentState.REJECTED),
         "tenant_id": tenant_id, "connection_id": connection_id,
-        "document_id": document_id or "(unreadable)", "version": 0, "kind": "daily_settlement",
+        "document_id": document_id or "(unreadable)", "version": 0, "kind": kind,
         "business_date": business_date.isoformat(), "content_hash": "", "state": DocumentState.REJECTED.value,
         "reason": reason[:2000], "payload_key": "", "received_at": now.isoformat(), "updated_at": now.isoformat(),
         "progress": {}, "expires_at": int(time.time()) + REJECTED_TTL_SECONDS,

@@ -20,12 +20,14 @@ from aws_lambda_powertools import Logger
 
 from ..connectors import registry
 from ..connectors.base import SUBMITTED, VENDOR_DOCUMENT_ID, VENDOR_DOCUMENT_NUMBER, AttachmentFile
-from ..domain.vouchers import SetupIncomplete, build_settlement_voucher
+from ..domain.vouchers import SetupIncomplete, build_settlement_voucher, build_stock_voucher
 from ..errors import CredentialRejected, NotConnected, NotFound, PermanentVendorError, TransientVendorError
 from ..models.common import utcnow
-from ..models.connection import ConnectionStatus
-from ..models.documents import DocumentRecord, DocumentState, TransferJob
-from ..models.settlement import Settlement
+from ..models.connection import AccountSetup, ConnectionStatus
+from ..models.documents import DocumentKind, DocumentRecord, DocumentState, TransferJob
+from ..models.ledger import Voucher
+from ..models.settlement import Attachment, Settlement
+from ..models.stock import STOCK_NOTHING_TO_BOOK_REASON, StockRegistration
 from ..repositories import connections as connection_store
 from ..repositories import documents, payloads
 from ..repositories.documents import LeaseLost
@@ -107,27 +109,26 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
     checkpoints = DocumentCheckpoints(claimed, lease)
 
     try:
-        settlement = Settlement.model_validate_json(payloads.get(claimed.payload_key))
-        if connection.vendor_currency and settlement.currency != connection.vendor_currency:
+        document = _read_document(claimed)
+        if connection.vendor_currency and document.currency != connection.vendor_currency:
             # Accepted before the account was connected; booking it would misstate every amount.
-            raise PermanentVendorError(f"the settlement is in {settlement.currency} but the company books in "
+            raise PermanentVendorError(f"the {document.noun} is in {document.currency} but the company books in "
                                        f"{connection.vendor_currency}; resend it in {connection.vendor_currency}")
         try:
-            voucher = build_settlement_voucher(settlement, connection.account_setup, reference=claimed.reference)
+            voucher = document.voucher(connection.account_setup, claimed.reference)
         except SetupIncomplete as exc:
             # A gap in the setup (a domain fact): permanent like a vendor refusal, same reason.
             raise PermanentVendorError(exc.message) from exc
         if not voucher.lines:
-            # Only amounts the setup does not book (costs with inventory change off): a voucher
-            # without lines is refused by every vendor, and there is nothing to book anyway.
-            documents.finish(claimed, lease, DocumentState.NOTHING_TO_BOOK, reason=(
-                "nothing to book: every amount the account setup books is zero (costs of goods are booked only "
-                "with inventory_change on)"))
+            # Only amounts the setup does not book (costs with inventory change off), or stock changes
+            # adding up to zero: a voucher without lines is refused by every vendor, and there is
+            # nothing to book anyway.
+            documents.finish(claimed, lease, DocumentState.NOTHING_TO_BOOK, reason=document.nothing_to_book_reason)
             return {"outcome": "nothing_to_book"}
         attachment = None
-        if settlement.attachment is not None:
-            attachment = AttachmentFile(settlement.attachment.file_name, settlement.attachment.content_type,
-                                        settlement.attachment.content(),
+        if document.attachment is not None:
+            attachment = AttachmentFile(document.attachment.file_name, document.attachment.content_type,
+                                        document.attachment.content(),
                                         owner=f"{job.tenant_id}/{job.connection_id}/{job.document_id}")
         connector = registry.connector_for(connection)
 
@@ -187,6 +188,34 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
         # dead-letter the job; the export log says what happened either way.
         _give_back(claimed, lease, final_attempt, attempt, f"internal error: {type(exc).__name__}", retry_delay(None))
         raise
+
+
+@dataclass
+class _BookableDocument:
+    """What the state machine needs of a document, whatever its kind: the rest is one path."""
+
+    noun: str
+    currency: str
+    attachment: Attachment | None
+    voucher: Callable[[AccountSetup, str], Voucher]
+    nothing_to_book_reason: str
+
+
+def _read_document(record: DocumentRecord) -> _BookableDocument:
+    """The stored payload of ``record``, read as its kind says, with the voucher builder of that kind."""
+    payload = payloads.get(record.payload_key)
+    if record.kind == DocumentKind.STOCK_REGISTRATION:
+        registration = StockRegistration.model_validate_json(payload)
+        return _BookableDocument(
+            noun="stock registration", currency=registration.currency, attachment=registration.attachment,
+            voucher=lambda setup, reference: build_stock_voucher(registration, setup, reference),
+            nothing_to_book_reason=STOCK_NOTHING_TO_BOOK_REASON)
+    settlement = Settlement.model_validate_json(payload)
+    return _BookableDocument(
+        noun="settlement", currency=settlement.currency, attachment=settlement.attachment,
+        voucher=lambda setup, reference: build_settlement_voucher(settlement, setup, reference=reference),
+        nothing_to_book_reason=("nothing to book: every amount the account setup books is zero (costs of goods "
+                                "are booked only with inventory_change on)"))
 
 
 def _seconds_until_settled(submitted_at: str | None, settle_seconds: int) -> float:
