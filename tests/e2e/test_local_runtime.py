@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.ports import four_free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,27 +50,6 @@ def test_demo_flow_books_a_week_exactly_once():
 def test_make_run_serves_and_stops(tmp_path):
     """`python -m devstack run` comes up, prints its URLs and a tenant key, answers, and stops."""
     import os
-    import socket
-
-    def four_free_ports() -> int:
-        # The gateway takes the port, the two simulators and moto the next three: all must be free.
-        for _ in range(50):
-            with socket.socket() as first:
-                first.bind(("127.0.0.1", 0))
-                base = first.getsockname()[1]
-            sockets = []
-            try:
-                for offset in range(4):
-                    sock = socket.socket()
-                    sockets.append(sock)
-                    sock.bind(("127.0.0.1", base + offset))
-                return base
-            except OSError:
-                continue
-            finally:
-                for sock in sockets:
-                    sock.close()
-        raise RuntimeError("no four consecutive free ports")
 
     port = four_free_ports()
     env = dict(os.environ, RUN_SECONDS="6", LOG_LEVEL="WARNING")
