@@ -14,12 +14,13 @@ def reset_process_caches() -> None:
     """
     from ledgerbridge import aws, worker
     from ledgerbridge.connectors.visma_eaccounting import connector as visma
-    from ledgerbridge.credentials import TokenSource
+    from ledgerbridge.credentials import SessionSource, TokenSource
     from ledgerbridge.settings import reset_settings
 
     reset_settings()
     aws.reset_clients()
     TokenSource.forget_all()
+    SessionSource.forget_all()  # vendor sessions are cached per credential, across connections
     worker._persistence.cache_clear()
     worker._idempotent_booker.cache_clear()
     visma._http_by_url.clear()

@@ -239,10 +239,14 @@ def test_twentyfourseven_integration_user_check_and_import_log_no_secret(debug_l
     run = import_companies(api, debug_logs.session, connection_id)
     assert run["state"] == "done", run
     with debug_logs.capture.paused():
-        stored = json.loads(debug_logs.session.client("secretsmanager").get_secret_value(
+        sm = debug_logs.session.client("secretsmanager")
+        stored = json.loads(sm.get_secret_value(
             SecretId=f"ledgerbridge/test/connections/{TENANT}/{connection_id}")["SecretString"])
+        # The session lives apart, per credential (shared by the user's connections).
+        session = json.loads(sm.get_secret_value(SecretId=f"ledgerbridge/test/sessions/24sevenoffice/"
+                                                          f"{stored['fingerprint']}")["SecretString"])
         with tfso.state.lock:
             live = set(tfso.state.sessions)
-    assert stored["password"] == TFSO_PASSWORD and stored["session_id"] in sessions
+    assert stored["password"] == TFSO_PASSWORD and session["session_id"] in sessions
     _assert_clean(debug_logs, {"24SevenOffice password": {TFSO_PASSWORD},
                                "24SevenOffice session id": set(sessions) | live})

@@ -1,4 +1,5 @@
-"""Credentials in Secrets Manager (one secret per connection) and race-free OAuth token refresh.
+"""Credentials in Secrets Manager (one secret per connection), race-free OAuth token refresh, and
+vendor sessions shared per credential (one secret per integration user and password).
 
 Refresh tokens of rotating vendors are single-use: two workers refreshing with the same token
 would leave one of them, and then the connection, locked out. So a refresh happens under a
@@ -225,98 +226,166 @@ class TokenSource:
 
 
 
-# --- password credentials with a cached vendor session (24SevenOffice) ----------------------------
+# --- password credentials, and vendor sessions shared per credential (24SevenOffice) --------------
 
 class PasswordCredential(BaseModel):
-    """An integration user and the vendor session last obtained with it (stored together)."""
+    """An integration user as stored in the connection's secret (the vendor session lives apart,
+    per credential: see ``SessionSource``)."""
 
     kind: str = "password"
     username: str
     password: SecretStr
-    session_id: SecretStr | None = None
-    session_obtained_at: datetime | None = None
+    # credential_fingerprint(vendor, username, password), written with them: a slow hash, paid once
+    # when the user is stored rather than in every container that books or reads for it.
+    fingerprint: str | None = None
 
     def dump_secret(self) -> str:
-        return json.dumps({
-            "kind": self.kind, "username": self.username, "password": self.password.get_secret_value(),
-            "session_id": self.session_id.get_secret_value() if self.session_id else None,
-            "session_obtained_at": self.session_obtained_at.isoformat() if self.session_obtained_at else None,
-        })
+        return json.dumps({"kind": self.kind, "username": self.username,
+                           "password": self.password.get_secret_value(), "fingerprint": self.fingerprint})
 
 
-def store_password(tenant_id: str, connection_id: str, username: str, password: str) -> None:
-    """Store (or replace) the integration user; any cached session of the old one is dropped."""
-    write_secret(connection_secret_name(tenant_id, connection_id),
-                 PasswordCredential(username=username, password=password).dump_secret(),
+class VendorSession(BaseModel):
+    """The session last obtained with one credential, in a secret of its own."""
+
+    kind: str = "session"
+    session_id: SecretStr | None = None
+    obtained_at: datetime | None = None
+
+    def dump_secret(self) -> str:
+        return json.dumps({"kind": self.kind,
+                           "session_id": self.session_id.get_secret_value() if self.session_id else None,
+                           "obtained_at": self.obtained_at.isoformat() if self.obtained_at else None})
+
+
+def store_password(tenant_id: str, connection_id: str, username: str, password: str,
+                   vendor: str = "24sevenoffice") -> None:
+    """Store (or replace) the integration user. A different password is a different credential
+    fingerprint, so the old user's session is never used for it."""
+    credential = PasswordCredential(username=username, password=password,
+                                    fingerprint=credential_fingerprint(vendor, username, password))
+    write_secret(connection_secret_name(tenant_id, connection_id), credential.dump_secret(),
                  tags={"tenant_id": tenant_id, "connection_id": connection_id})
 
 
-class SessionSource:
-    """Hands out a live vendor session id for one connection, logging in only when it is gone.
+# Fixed, public salt: the fingerprint must be the same in every container and for every connection
+# of one integration user (that is what it is for). It appears in secret names and lease ids, so it
+# is a slow hash: recovering a password from it costs a PBKDF2 run per guess.
+_FINGERPRINT_SALT = b"ledgerbridge/vendor-session/v1"
+FINGERPRINT_ITERATIONS = 100_000
 
-    The session id is stored in the connection's secret, so every container shares it (the
-    vendor throttles repeated logins). A session that worked within ``trust_seconds`` is used
-    as is; an older one is checked with ``has_session``; a dead one is renewed by ``login``
-    under the connection's credential lease, after re-reading the secret (someone may have
-    logged in already).
+
+def credential_fingerprint(vendor: str, username: str, password: str) -> str:
+    """A non-reversible key for one integration user and password at one vendor (40 hex digits)."""
+    import hashlib
+
+    material = json.dumps([vendor, username, password], ensure_ascii=False).encode("utf-8")
+    return hashlib.pbkdf2_hmac("sha256", material, _FINGERPRINT_SALT, FINGERPRINT_ITERATIONS, dklen=20).hex()
+
+
+def session_secret_name(vendor: str, fingerprint: str) -> str:
+    return get_settings().secret_name("sessions", vendor, fingerprint)
+
+
+class SessionSource:
+    """Hands out a live vendor session for a connection's integration user, logging in only when
+    it is gone.
+
+    The session belongs to the credential, not to the connection: connections storing the same
+    user and password (an accounting office's reconciliation and a shop's booking) share it. It is
+    kept in a secret of its own named by the credential's fingerprint
+    (``ledgerbridge/{stage}/sessions/{vendor}/{fingerprint}``), so every container and connection
+    shares it (the vendor throttles repeated logins). A session that worked within
+    ``trust_seconds`` is used as is; an older one is checked with ``has_session``; a dead one is
+    renewed by ``login`` under the credential's login lease, after re-reading the session secret
+    (someone may have logged in already). A changed password is a new fingerprint: a new session.
     """
 
-    # secret name -> (credential version, session id, monotonic time it last worked)
-    _cache: dict[str, tuple[int, str, float]] = {}
+    # (connection secret name, credential version) -> (the stored user, its fingerprint)
+    _credentials: dict[tuple[str, int], tuple[PasswordCredential, str]] = {}
+    # fingerprint -> (session id, monotonic time it last worked): shared by the connections of one user
+    _cache: dict[str, tuple[str, float]] = {}
     _cache_lock = threading.Lock()
 
     def __init__(self, tenant_id: str, connection_id: str, credential_version: int, *,
-                 login: Callable[[str, str], str], has_session: Callable[[str], bool], trust_seconds: float):
+                 login: Callable[[str, str], str], has_session: Callable[[str], bool], trust_seconds: float,
+                 vendor: str = "24sevenoffice"):
         self.tenant_id = tenant_id
         self.connection_id = connection_id
         self.credential_version = credential_version
+        self.vendor = vendor
         self.secret_name = connection_secret_name(tenant_id, connection_id)
         self._login = login
         self._has_session = has_session
         self.trust_seconds = trust_seconds
         self.logins = 0
 
-    def _load(self) -> PasswordCredential:
-        raw = _read(self.secret_name)
-        if raw is None or raw.get("kind") != "password":
-            raise NotConnected("no integration user is stored for this connection; store one first")
-        return PasswordCredential.model_validate(raw)
+    def _credential(self) -> tuple[PasswordCredential, str]:
+        key = (self.secret_name, self.credential_version)
+        known = self._credentials.get(key)
+        if known is None:
+            raw = _read(self.secret_name)
+            if raw is None or raw.get("kind") != "password":
+                raise NotConnected("no integration user is stored for this connection; store one first")
+            credential = PasswordCredential.model_validate(raw)
+            # Stored before fingerprints were: computed here (once per container and version).
+            fingerprint = credential.fingerprint or credential_fingerprint(
+                self.vendor, credential.username, credential.password.get_secret_value())
+            known = (credential, fingerprint)
+            with self._cache_lock:
+                self._credentials[key] = known
+        return known
 
     def username(self) -> str:
-        return self._load().username
+        return self._credential()[0].username
+
+    def fingerprint(self) -> str:
+        return self._credential()[1]
+
+    def session_lease_id(self) -> str:
+        """The lease every holder of this credential's session takes for work that relies on the
+        session's state (24SevenOffice: its selected identity)."""
+        return f"session#{self.vendor}#{self.fingerprint()}"
+
+    def login_lease_id(self) -> str:
+        return f"session-login#{self.vendor}#{self.fingerprint()}"
+
+    @property
+    def session_secret_name(self) -> str:
+        return session_secret_name(self.vendor, self.fingerprint())
+
+    def _stored_session(self) -> str | None:
+        raw = _read(self.session_secret_name)
+        if raw is None or raw.get("kind") != "session":
+            return None
+        stored = VendorSession.model_validate(raw)
+        return stored.session_id.get_secret_value() if stored.session_id else None
 
     def session_id(self, *, rejected: str | None = None) -> str:
         """A live session id; ``rejected`` is one the vendor just refused: never hand it out again."""
         import time
 
-        version, cached, worked_at = self._cache.get(self.secret_name, (None, None, 0.0))
-        if (cached and version == self.credential_version and cached != rejected
-                and time.monotonic() - worked_at < self.trust_seconds):
+        credential, fingerprint = self._credential()
+        cached, worked_at = self._cache.get(fingerprint, (None, 0.0))
+        if cached and cached != rejected and time.monotonic() - worked_at < self.trust_seconds:
             return cached
-        stored = self._load()
-        candidate = stored.session_id.get_secret_value() if stored.session_id else None
+        candidate = self._stored_session()
         if candidate and candidate != rejected and self._has_session(candidate):
             self.worked(candidate)
             return candidate
         settings = get_settings()
         hold = settings.vendor_timeout_seconds * 3 + 15
-        with leases.held(refresh_lease_id(self.tenant_id, self.connection_id), seconds=hold,
-                         wait=settings.token_lease_wait_seconds):
-            stored = self._load()
-            latest = stored.session_id.get_secret_value() if stored.session_id else None
+        with leases.held(self.login_lease_id(), seconds=hold, wait=settings.token_lease_wait_seconds):
+            latest = self._stored_session()
             if latest and latest not in (candidate, rejected) and self._has_session(latest):
-                self.worked(latest)  # another container logged in while we waited
+                self.worked(latest)  # another container (or connection of this user) logged in meanwhile
                 return latest
-            session = self._login(stored.username, stored.password.get_secret_value())
-            current = self._load()
-            if (current.username, current.password) != (stored.username, stored.password):
-                # A new integration user was stored while we logged in (the lease can run out
-                # during a slow login): never write the old password back over it.
-                raise TransientVendorError("the integration user changed while logging in; will retry")
-            stored.session_id = SecretStr(session)
-            stored.session_obtained_at = utcnow()
-            # Written back before use: the next container reuses it instead of logging in again.
-            write_secret(self.secret_name, stored.dump_secret())
+            session = self._login(credential.username, credential.password.get_secret_value())
+            # Written back before use: the next container, or the user's other connections, reuse it.
+            # The name is the fingerprint of the credential just used, so it can never be stored
+            # under another user's or password's name.
+            write_secret(self.session_secret_name,
+                         VendorSession(session_id=session, obtained_at=utcnow()).dump_secret(),
+                         tags={"vendor": self.vendor, "kind": "session"})
             self.logins += 1
         self.worked(session)
         return session
@@ -326,13 +395,14 @@ class SessionSource:
         import time
 
         with self._cache_lock:
-            self._cache[self.secret_name] = (self.credential_version, session_id, time.monotonic())
+            self._cache[self.fingerprint()] = (session_id, time.monotonic())
 
     def forget(self) -> None:
         with self._cache_lock:
-            self._cache.pop(self.secret_name, None)
+            self._cache.pop(self.fingerprint(), None)
 
     @classmethod
     def forget_all(cls) -> None:
         with cls._cache_lock:
             cls._cache.clear()
+            cls._credentials.clear()

@@ -1,11 +1,14 @@
 """24SevenOffice connector: an integration user reaching many client companies over SOAP.
 
-One stored session serves the whole connection (logins are throttled). The session has a
-*current identity* (client company) on the vendor's side, switched with SetIdentityById, so
-two workers sharing the session must never interleave: every per-company piece of work runs
-inside a ``CompanyUnit`` holding the connection's session lease, and each call inside it
-first proves the lease is still ours (renewing it), so no other worker can switch the
-identity between our SetIdentityById and the reads that rely on it.
+One stored session serves every connection of the same integration user and password (logins are
+throttled; an accounting office's reconciliation and a shop's booking may share a user): the
+session and its lease are keyed by the credential's fingerprint (``credentials.SessionSource``).
+The session has a *current identity* (client company) on the vendor's side, switched with
+SetIdentityById, so two workers sharing the session — of one connection or of two — must never
+interleave: every per-company piece of work runs inside a ``CompanyUnit`` holding the credential's
+session lease and selecting its own identity when it takes the lease, and each call inside it first
+proves the lease is still ours (renewing it), so no other worker can switch the identity between
+our SetIdentityById and the reads that rely on it.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Iterator
 
-from ...credentials import SessionSource, connection_secret_name
+from ...credentials import SessionSource
 from ...errors import (
     AmbiguousVendorOutcome,
     CredentialRejected,
@@ -58,9 +61,14 @@ ZERO = Decimal("0")
 # The product 24SevenOffice invoicing needs for gift cards (DUELL's help article).
 GIFTCARD = "GIFTCARD"
 # GetTransactions has no paging. Its answer is parsed as it arrives and handed on in chunks of
-# this many entries, so memory stays the same however busy the account; one call per calendar
-# month keeps each answer (and a retry after a broken one) a month at most.
+# this many entries per account, so memory stays the same however busy the accounts are.
 CHUNK_ENTRIES = 1000
+# Entries held across all accounts of one search before the largest account's are handed on early.
+MAX_BUFFERED_ENTRIES = 4 * CHUNK_ENTRIES
+# One search covers every account of a company (an account range) and up to this many calendar
+# months: any period the API takes (a year at most, so 13 calendar months at most) is one call per
+# company; a longer one would be cut so that no single answer runs for years.
+SEARCH_MONTHS = 13
 # How long one company's unit of work may hold the session before renewing the lease.
 UNIT_LEASE_SECONDS = 60
 SESSION_HANDOFF_SECONDS = 1.0
@@ -94,8 +102,12 @@ class TwentyFourSevenConnector:
         self.application_id = application_id
         self.sessions = SessionSource(connection.tenant_id, connection.connection_id, connection.credential_version,
                                       login=self._login, has_session=self._has_session,
-                                      trust_seconds=provider.session_trust_seconds)
-        self.session_lease_id = f"session#{connection_secret_name(connection.tenant_id, connection.connection_id)}"
+                                      trust_seconds=provider.session_trust_seconds, vendor=self.vendor)
+
+    @property
+    def session_lease_id(self) -> str:
+        """Per credential, not per connection: whoever holds the shared session's identity."""
+        return self.sessions.session_lease_id()
 
     # --- session -------------------------------------------------------------------------------
     def _login(self, username: str, password: str) -> str:
@@ -132,7 +144,9 @@ class TwentyFourSevenConnector:
 
     @contextmanager
     def company(self, company: CompanyRef) -> Iterator["CompanyUnit"]:
-        """Work on one company: hold the session lease and make it the session's identity."""
+        """Work on one company: hold the credential's session lease and make the company the session's
+        identity (always, on taking the lease: the previous holder, of this connection or another of
+        the same user, may have selected another company)."""
         settings = get_settings()
         # A call that got no answer may still run at the vendor on this session: the lease is then
         # left to expire rather than released, so no one selects another identity meanwhile.
@@ -301,8 +315,7 @@ class TwentyFourSevenConnector:
                 if missing:
                     raise AccountMissing(missing)
                 opening.update({a: ZERO for a in absent})
-            balances = [unit.read_account(account, opening[account], period_from, as_of, sink)
-                        for account in accounts]
+            balances = unit.read_accounts(accounts, opening, period_from, as_of, sink)
             # Proof, from the vendor's own aggregate, that opening + the entries read is the
             # balance after as_of: catches a misread opening balance (what "IncomingBalance"
             # means is not documented) or entries the date windows missed.
@@ -386,39 +399,66 @@ class CompanyUnit:
         return [Account(number=str(r["AccountNo"]), name=r.get("AccountName") or "") for r in rows
                 if r.get("AccountNo") is not None]
 
-    def read_account(self, account: str, opening: Decimal, period_from: date, as_of: date,
-                     sink: LedgerSink) -> AccountBalance:
-        movement, count = ZERO, 0
-        for start, end in month_windows(period_from, as_of):
-            chunk: list[LedgerEntry] = []
+    def read_accounts(self, accounts: list[str], opening: dict[str, Decimal], period_from: date, as_of: date,
+                      sink: LedgerSink) -> list[AccountBalance]:
+        """Every entry of ``accounts`` in the period: one GetTransactions over the account range and
+        the period (cut at SEARCH_MONTHS), handed on per account in chunks as the answer arrives.
+
+        TransactionSearchParameters takes an account range and a date range; a search per account
+        and month cost accounts x months calls. Rows of accounts between the chosen ones, and rows
+        outside the window, are dropped as they are read (the filters are taken as hints)."""
+        wanted = {int(account): account for account in accounts}
+        movement = {account: ZERO for account in accounts}
+        count = {account: 0 for account in accounts}
+        chunks: dict[str, list[LedgerEntry]] = {account: [] for account in accounts}
+        buffered = 0
+        for start, end in search_windows(period_from, as_of):
+            seen = 0
             for row in self.stream("transaction", "GetTransactions", "Transaction", searchParams={
                 # The whole last day, whether the vendor compares dates or timestamps.
                 "DateStart": _midnight(start), "DateEnd": _midnight(end) + timedelta(hours=23, minutes=59, seconds=59),
-                "AccountNoStart": int(account), "AccountNoEnd": int(account),
+                "AccountNoStart": min(wanted), "AccountNoEnd": max(wanted),
                 "SystemType": None, "HasInvoiceId": None,
             }):
+                seen += 1
+                if seen % CHUNK_ENTRIES == 0:
+                    self._keep_lease()  # a long answer must not outlive the lease it is read under
+                number = row.get("AccountNo")
+                if number is None and len(wanted) > 1:
+                    raise PermanentVendorError("24SevenOffice answered GetTransactions rows without AccountNo: "
+                                               "the entries of several accounts cannot be told apart")
+                account = wanted.get(number) if number is not None else accounts[0]
+                if account is None:
+                    continue  # an account in the range that was not chosen
                 entry = _entry(account, row)
                 if not start <= entry.entry_date <= end:
                     continue  # the vendor's date filter is taken as a hint, never trusted to the day
+                chunk = chunks[account]
                 chunk.append(entry)
-                movement += entry.amount
-                count += 1
-                if len(chunk) == CHUNK_ENTRIES:
-                    sink.write(account, chunk)
-                    chunk = []
-                    self._keep_lease()  # a long answer must not outlive the lease it is read under
-            if chunk:
-                sink.write(account, chunk)
-        return AccountBalance(account=account, opening=opening, movement=movement, closing=opening + movement,
-                              entries=count)
+                movement[account] += entry.amount
+                count[account] += 1
+                buffered += 1
+                if len(chunk) == CHUNK_ENTRIES or buffered >= MAX_BUFFERED_ENTRIES:
+                    fullest = account if len(chunk) == CHUNK_ENTRIES else max(chunks, key=lambda a: len(chunks[a]))
+                    sink.write(fullest, chunks[fullest])
+                    buffered -= len(chunks[fullest])
+                    chunks[fullest] = []
+        for account in accounts:
+            if chunks[account]:
+                sink.write(account, chunks[account])
+        return [AccountBalance(account=account, opening=opening[account], movement=movement[account],
+                               closing=opening[account] + movement[account], entries=count[account])
+                for account in accounts]
 
 
-def month_windows(period_from: date, as_of: date) -> Iterator[tuple[date, date]]:
-    """The period cut at month ends: [period_from .. end of its month], ..., [.. as_of]."""
+def search_windows(period_from: date, as_of: date, months: int | None = None) -> Iterator[tuple[date, date]]:
+    """The period cut into windows of ``months`` calendar months (SEARCH_MONTHS), the first from
+    period_from to the end of its window's last month, the last ending at as_of."""
+    months = months or SEARCH_MONTHS
     start = period_from
     while start <= as_of:
-        next_month = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-        end = min(next_month - timedelta(days=1), as_of)
+        index = start.year * 12 + start.month - 1 + months  # the first month after the window
+        end = min(date(index // 12, index % 12 + 1, 1) - timedelta(days=1), as_of)
         yield start, end
         start = end + timedelta(days=1)
 
