@@ -1,13 +1,15 @@
 """Management API handler: connections, connect, integration users, account setup, schedule,
 transfers, client companies, export log."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ledgerbridge.api.management import app
+from ledgerbridge.tracing import function_tracer
 
 logger = Logger()
-tracer = Tracer()
+# botocore patched now, httpx when a vendor call first imports it (see ledgerbridge.tracing).
+tracer = function_tracer()
 metrics = Metrics()
 
 

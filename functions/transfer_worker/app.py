@@ -1,13 +1,15 @@
 """Transfer worker: books each queued document; failures are reported per message."""
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ledgerbridge.tracing import function_tracer
 from ledgerbridge.worker import TransferJobRecord, idempotency_config, process_record
 
 logger = Logger()
-tracer = Tracer()
+# botocore patched now, httpx when a vendor call first imports it (see ledgerbridge.tracing).
+tracer = function_tracer()
 metrics = Metrics()
 # A batch whose every record failed is still a partial-failure response, not an invocation
 # error: each record already set its own backoff, which a whole-batch retry would ignore.

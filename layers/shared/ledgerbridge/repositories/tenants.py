@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from ..models.common import utcnow
 from ..settings import get_settings
 from .dynamo import ddb, from_item, to_item, values
 
@@ -16,6 +15,9 @@ def _hash(api_key: str) -> str:
 
 
 def issue_key(tenant_id: str, label: str = "default") -> str:
+    # Imported here: the authorizer (tenant_for_key only) would otherwise load pydantic at cold start.
+    from ..models.common import utcnow
+
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     ddb().put_item(
         TableName=get_settings().tenants_table,
