@@ -4,15 +4,23 @@ One DevStack per process (it sets process-wide environment variables): ``Runtime
 once; every benchmark creates its own tenant and connection (OAuth connect in the scripted
 browser + account setup), ingests over the local API Gateway, fires the schedule with
 ``stack.tick(at=next_run_at)`` and waits for ``stack.drain()``.
+
+Booking runs in worker processes that consume the queue themselves (``use_worker_processes``,
+devstack/sqs_worker.py), as Lambda's workers do: each its own imports, clients, caches and share
+of the vendor's rate limit. Every run reports the vendor's 429s (counted by the simulator's own
+limiter) and the CPU each part of the machine spent per settlement (/proc: worker processes,
+moto's server, this process with the simulators and the gateway).
 """
 from __future__ import annotations
 
+import os
 import time
 from datetime import date, timedelta
 
 from devstack import samples
 from devstack.drivers import SqsPoller
 from devstack.stack import REGION, DevStack, StackOptions
+from ledgerbridge.vendor_http import window_pacing
 
 # Daily schedule reaching far back, so that every business date used here is inside the window.
 SCHEDULE = {"frequency": "daily", "lookback_days": 60}
@@ -32,16 +40,44 @@ def business_days(n: int, series: int) -> list[tuple[date, int]]:
     return [(today - timedelta(days=1 + i % 30), series * 100 + i // 30 + 1) for i in range(n)]
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (its threads included), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:  # gone meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
 class Runtime:
     def __init__(self, worker_concurrency: int = 4):
         self.stack = DevStack(StackOptions(worker_concurrency=worker_concurrency))
         self.concurrency = worker_concurrency
         self.rate_share_divisor = worker_concurrency  # each worker container takes limit / concurrency
+        self.worker_mode = "containers"  # or "processes" (use_worker_processes)
+        self.rate_limited = 0  # requests the simulator refused with 429 (its own limiter)
         self._series = 0
 
     def __enter__(self) -> "Runtime":
         self.stack.start()
+        self._count_rate_limited()
         return self
+
+    def _count_rate_limited(self) -> None:
+        state = self.stack.simulator.state
+        limiter = state.rate_limit_wait
+
+        def rate_limit_wait(*args, **kwargs):
+            wait = limiter(*args, **kwargs)
+            if wait:
+                self.rate_limited += 1
+            return wait
+
+        state.rate_limit_wait = rate_limit_wait
 
     def __exit__(self, *exc) -> None:
         self.stack.stop()
@@ -70,7 +106,42 @@ class Runtime:
         stack.containers.retire(WORKER, limit=pollers, env={"LB_WORKER_CONCURRENCY": str(divisor)})
         stack.poller = SqsPoller(stack.sqs, old.queue_url, old.queue_arn, REGION, concurrency=pollers)
         stack.poller.start()
-        self.concurrency, self.rate_share_divisor = pollers, divisor
+        self.concurrency, self.rate_share_divisor, self.worker_mode = pollers, divisor, "containers"
+
+    def use_worker_processes(self, count: int, rate_share_divisor: int | None = None) -> None:
+        """Book in ``count`` worker processes that receive from the queue themselves
+        (devstack/sqs_worker.py) instead of the SQS poller threads + containers; each takes
+        600/min per endpoint / ``rate_share_divisor`` (default ``count``) of eAccounting's limit.
+        ``set_concurrency`` goes back to containers."""
+        from devstack.drivers import WORKER
+        from devstack.sqs_worker import WorkerProcesses
+
+        divisor = rate_share_divisor or count
+        stack = self.stack
+        old = stack.poller
+        old.stop()
+        stack.env["LB_WORKER_CONCURRENCY"] = str(divisor)
+        stack.containers.retire(WORKER, env={"LB_WORKER_CONCURRENCY": str(divisor)})
+        stack.poller = WorkerProcesses(stack.containers.env, old.queue_url, old.queue_arn, count)
+        stack.poller.start()
+        self.concurrency, self.rate_share_divisor, self.worker_mode = count, divisor, "processes"
+
+    def _voucher_count(self) -> int:
+        state = self.stack.simulator.state  # counted, not copied: simulator.vouchers() deep-copies all
+        with state.lock:
+            return sum(len(company.vouchers) for company in state.companies.values())
+
+    def cpu_by_part(self) -> dict[str, float]:
+        """CPU seconds so far of each part of the local runtime."""
+        stack = self.stack
+        parts = {"this process (simulators, gateway, driver)": cpu_seconds(os.getpid()),
+                 "moto server (AWS)": cpu_seconds(stack.moto.pid)}
+        workers = list(getattr(stack.poller, "pids", []))
+        workers += [c.process.pid for c in stack.containers._all if c.logical_id == "TransferWorkerFunction"]
+        parts["worker processes"] = sum(cpu_seconds(pid) for pid in workers)
+        parts["other functions"] = sum(cpu_seconds(c.process.pid) for c in stack.containers._all
+                                       if c.logical_id != "TransferWorkerFunction")
+        return parts
 
     # --- flow steps -------------------------------------------------------------------------------
     def connection(self, tenant: str):
@@ -109,19 +180,33 @@ class Runtime:
         stack = self.stack
         vouchers_before = len(stack.simulator.vouchers())
         failures_before = stack.poller.failures
+        limited_before = self.rate_limited
         next_run = api.get(f"/connections/{connection_id}").json()["next_run_at"]
+        cpu_before = self.cpu_by_part()
         started = time.perf_counter()
         summary = stack.tick(at=next_run)
-        stack.drain(timeout=150)
+        # Watch the simulator (in this process: free) until the vouchers are there, and only then
+        # ask the queue whether everything is done: moto counts a queue's messages by walking them,
+        # and asking all along would take CPU from the workers being measured.
+        deadline = time.monotonic() + 150
+        while self._voucher_count() - vouchers_before < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stack.drain(timeout=max(deadline - time.monotonic(), 5))
         elapsed = time.perf_counter() - started
+        cpu_after = self.cpu_by_part()
         new_vouchers = stack.simulator.vouchers()[vouchers_before:]
         booked = _documents(api, connection_id, "booked")
         distinct = len({v.get("VoucherText") or repr(v.get("Rows")) for v in new_vouchers})
-        check = {"jobs_enqueued": summary.get("jobs"), "new_vouchers": len(new_vouchers),
+        # The scheduler hands out connections ("connections"); a worker expands each into jobs.
+        jobs = summary.get("jobs", summary.get("connections"))
+        check = {"jobs_enqueued": jobs, "new_vouchers": len(new_vouchers),
                  "distinct_vouchers": distinct, "documents_booked": booked,
-                 "retried_messages": stack.poller.failures - failures_before}
-        check["ok"] = len(new_vouchers) == booked == distinct == n and summary.get("jobs") == n
+                 "retried_messages": stack.poller.failures - failures_before,
+                 "rate_limited": self.rate_limited - limited_before}
+        check["ok"] = len(new_vouchers) == booked == distinct == n and check["rate_limited"] == 0
+        cpu_ms = {part: round((cpu_after[part] - cpu_before.get(part, 0.0)) * 1000 / n, 1) for part in cpu_after}
         return {"n": n, "seconds": round(elapsed, 3), "settlements_per_s": round(n / elapsed, 2),
+                "cpu_ms_per_settlement": cpu_ms, "cpu_ms_per_settlement_total": round(sum(cpu_ms.values()), 1),
                 "check": check}
 
 
@@ -163,10 +248,32 @@ def throughput(rt: Runtime, n: int, latency_ms: int, label: str) -> dict:
     api, connection_id = rt.connection(f"bench-{label}")
     ingest = rt.ingest(api, connection_id, n)
     rt.stack.simulator.reset_counts()
+    load_before = os.getloadavg()[0]
     booking = rt.book(api, connection_id, n)
     vendor_requests = sum(rt.stack.simulator.request_counts().values())
+    ceiling = vendor_ceiling()
+    cpus = os.cpu_count() or 1
+    # What this machine could book if all its cores ran nothing but the local runtime (moto, the
+    # simulators and the workers share them): above the vendor's ceiling, the vendor is the limit.
+    booking["machine_bound_settlements_per_s"] = round(cpus * 1000 / max(booking["cpu_ms_per_settlement_total"], 1), 1)
+    booking["load_average_before"] = round(load_before, 2)
+    booking["cpus"] = cpus
+    rate, _burst = window_pacing(ceiling["requests"], ceiling["per_seconds"], rt.rate_share_divisor)
     return {"label": label, "n": n, "simulator_latency_ms": latency_ms, "worker_threads": rt.concurrency,
-            "rate_share_divisor": rt.rate_share_divisor,
-            "client_rate_cap_per_endpoint_per_s": round(600 / 60 / rt.rate_share_divisor, 2),
+            "workers": rt.worker_mode, "rate_share_divisor": rt.rate_share_divisor,
+            "client_rate_cap_per_endpoint_per_s": round(rate, 2),
+            "ceiling_settlements_per_s": ceiling["settlements_per_s"],
+            "share_of_ceiling": round(booking["settlements_per_s"] / ceiling["settlements_per_s"], 3),
             "ingest": ingest, "booking": booking,
             "vendor_requests_per_s": round(vendor_requests / booking["seconds"], 1)}
+
+
+def vendor_ceiling() -> dict:
+    """eAccounting's limit (providers.toml: requests per client and endpoint in any window) as
+    settlements/s: each settlement posts one voucher (and one attachment, one link), so the
+    voucher endpoint's limit is the most settlements the vendor takes."""
+    from ledgerbridge.oauth.providers import provider
+
+    limit = provider("visma_eaccounting").rate_limit
+    return {"requests": limit.requests, "per_seconds": limit.per_seconds,
+            "settlements_per_s": limit.requests / limit.per_seconds}

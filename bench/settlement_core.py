@@ -1,4 +1,4 @@
-"""python -m bench.settlement_core: the settlement core at 1,000 / 5,000 / 20,000 sales lines.
+"""python -m bench.settlement_core: the settlement core at 1,000 / 5,000 / 10,000 / 20,000 sales lines.
 
 For each size: parse + validate (the ingest path: exact JSON parse, then the pydantic model),
 content hash, voucher build, and peak memory of the three (tracemalloc), with the time and memory
@@ -28,7 +28,7 @@ from ledgerbridge.domain.vouchers import build_settlement_voucher  # noqa: E402
 from ledgerbridge.models.connection import AccountSetup  # noqa: E402
 from ledgerbridge.models.settlement import MAX_ATTACHMENT_BYTES, Settlement  # noqa: E402
 
-SIZES = (1_000, 5_000, 20_000)
+SIZES = (1_000, 5_000, 10_000, 20_000)
 # Lambda (synchronous invocation) takes a request payload of at most 6 MB; API Gateway puts the
 # body into the event as a JSON string, next to headers and the request context.
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024

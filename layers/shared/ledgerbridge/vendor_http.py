@@ -22,26 +22,58 @@ MAX_IN_PROCESS_WAIT = 2.0
 
 
 class TokenBucket:
-    """Rate limiter shared by the threads of one process."""
+    """Rate limiter shared by the threads of one process.
 
-    def __init__(self, rate_per_second: float, burst: float):
+    A bucket of ``burst`` tokens refilled at ``rate_per_second`` lets through at most
+    ``burst + rate * T`` requests in any T seconds (``window_pacing`` sizes it so that this stays
+    under a vendor's sliding-window limit). ``clock``/``sleep`` are injectable so that tests can
+    run it on a simulated clock.
+    """
+
+    def __init__(self, rate_per_second: float, burst: float, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.rate = rate_per_second
         self.capacity = max(burst, 1.0)
         self.tokens = self.capacity
-        self.updated = time.monotonic()
+        self.clock, self.sleep = clock, sleep
+        self.updated = clock()
         self.lock = threading.Lock()
 
     def acquire(self) -> None:
         while True:
             with self.lock:
-                now = time.monotonic()
+                now = self.clock()
                 self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
                 self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                # (with a tolerance: a wait computed to the last bit can leave 0.999...9 tokens)
+                if self.tokens >= 1 - 1e-9:
+                    self.tokens = max(self.tokens - 1, 0.0)
                     return
                 wait = (1 - self.tokens) / self.rate
-            time.sleep(wait)
+            self.sleep(wait)
+
+
+# Requests a worker may send at once before pacing sets in (per endpoint), and the slack added to
+# a vendor's window for the time a request spends between our clock and the vendor's counter.
+WINDOW_BURST = 1.0
+WINDOW_SLACK_SECONDS = 1.0
+
+
+def window_pacing(requests: int, per_seconds: float, share_divisor: int) -> tuple[float, float]:
+    """(rate per second, burst) for one process's share of a vendor limit of ``requests`` in any
+    ``per_seconds`` (a sliding window, as eAccounting counts), shared by ``share_divisor`` processes.
+
+    A plain ``share / per_seconds`` rate with a burst on top overshoots the window by the burst:
+    four workers with 10 tokens each send 40 + 600 requests in the first minute of a busy hour,
+    and the vendor refuses the last 40. Here burst + rate * (window + slack) = share, so no window
+    of the vendor's length ever sees more than the share, whatever the run length; the workers
+    together stay within the limit as long as no more than ``share_divisor`` of them run at once
+    (the SQS event source's MaximumConcurrency).
+    """
+    share = requests / max(share_divisor, 1)
+    # (A share under two requests per window cannot hold a burst of one plus any rate: such a
+    # deployment, hundreds of workers on one vendor limit, gets a tenth of it and the odd 429.)
+    return max(share - WINDOW_BURST, share / 10) / (per_seconds + WINDOW_SLACK_SECONDS), WINDOW_BURST
 
 
 @dataclass

@@ -26,7 +26,7 @@ from ...money import exact_json
 from ...oauth.providers import Provider
 from ...settings import get_settings
 from ...text import cut_text, text_length
-from ...vendor_http import ErrorDescription, Unauthenticated, VendorHttp
+from ...vendor_http import ErrorDescription, Unauthenticated, VendorHttp, window_pacing
 from ..base import (
     BOOKING,
     SUBMITTED,
@@ -108,17 +108,24 @@ _http_by_url: dict[str, VendorHttp] = {}
 
 
 def vendor_http(provider: Provider) -> VendorHttp:
-    """One pooled client per process and API URL, its rate share = vendor limit / worker concurrency."""
+    """One pooled client per process and API URL, its rate share = vendor limit / worker concurrency.
+
+    eAccounting counts 600 requests per client and endpoint in any minute (a sliding window, the
+    hub's app being the client: every tenant's bookings share it). Each worker process paces its
+    share so that no minute ever holds more (``window_pacing``): a 429 costs a whole message
+    round trip, so not sending one beats honouring it.
+    """
     http = _http_by_url.get(provider.api_url)
     if http is None:
         settings = get_settings()
-        rate = None
+        rate, burst = None, 10.0
         if provider.rate_limit:
-            rate = provider.rate_limit.requests / provider.rate_limit.per_seconds / max(settings.worker_concurrency, 1)
+            rate, burst = window_pacing(provider.rate_limit.requests, provider.rate_limit.per_seconds,
+                                        settings.worker_concurrency)
         http = _http_by_url[provider.api_url] = VendorHttp(
             vendor="eAccounting", base_url=provider.api_url.rstrip("/") + "/",
             timeout=settings.vendor_timeout_seconds, describe_error=describe_error,
-            rate_per_second=rate, endpoint_of=_endpoint,
+            rate_per_second=rate, burst=burst, endpoint_of=_endpoint,
         )
     return http
 
@@ -289,7 +296,11 @@ class VismaEAccountingConnector:
                 raise
             created = {"Id": attachment_id}
         stored_id = str(field(created, "Id") or attachment_id)
-        checkpoints.save(ATTACHMENT_ID, stored_id)
+        if stored_id != attachment_id:
+            # Only an id the vendor chose needs remembering. Ours follows from the document and the
+            # file, and ATTACHMENT_SENT says it went out: an attempt after this one proves it with
+            # one GET before linking. One DynamoDB write less per booking (writes are most of its CPU).
+            checkpoints.save(ATTACHMENT_ID, stored_id)
         return stored_id
 
     def _attachment_exists(self, attachment_id: str) -> bool:
