@@ -55,7 +55,8 @@ def _candidates(table: Any, hash_key: Any, index_name: str | None, range_compari
     if len(hash_attrs) != 1 or len(range_attrs) > 1:
         return None
     items = [item for partition in table.items.values() for item in partition.values()
-             if item.attrs.get(hash_attrs[0]) == hash_key]
+             if item.attrs.get(hash_attrs[0]) is not None  # a sparse index: items without its key
+             and item.attrs[hash_attrs[0]] == hash_key]
     if range_comparison and range_attrs:
         items = [item for item in items if item.attrs.get(range_attrs[0]) is not None
                  and item.attrs[range_attrs[0]].compare(range_comparison, range_objs)]

@@ -1,4 +1,5 @@
-"""Scheduler: EventBridge invokes it periodically; it enqueues the transfers that are due."""
+"""Scheduler: EventBridge invokes it periodically; it hands out the connections that are due (one
+small message each; the transfer worker plans each connection's documents or run)."""
 
 # No Powertools Tracer here: importing the X-Ray SDK costs ~300 ms of cold start in a function
 # that calls no vendor; the function's active tracing (template.yaml) still records every invocation.
@@ -16,7 +17,7 @@ metrics = Metrics()
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     # The scheduled event's own time, so a delayed or replayed invocation plans from when it was due.
-    summary = run_due(scheduled_time(event))
-    metrics.add_metric(name="TransferJobsEnqueued", unit=MetricUnit.Count, value=summary["jobs"])
+    summary = run_due(scheduled_time(event), remaining_ms=context.get_remaining_time_in_millis)
+    metrics.add_metric(name="ConnectionsHandedOut", unit=MetricUnit.Count, value=summary["connections"])
     logger.info("scheduler run", extra=summary)
     return summary

@@ -270,7 +270,7 @@ def test_documents_before_the_from_date_are_left_with_a_reason_and_go_by_replay(
 def test_a_scheduled_run_explains_what_fell_out_of_the_lookback_while_waiting(connected, visma, aws):
     """Accepted in reach, then the connection needed re-authorisation for weeks: the run that leaves
     the document behind says so, instead of leaving it waiting without a reason."""
-    from ledgerbridge.services.transfers import run_due
+    from tests.integration.scheduler_helpers import schedule
 
     api, connection_id = connected
     day = date.today() - timedelta(days=1)
@@ -283,7 +283,7 @@ def test_a_scheduled_run_explains_what_fell_out_of_the_lookback_while_waiting(co
     def shift(current):
         current.next_run_at = due_at
     store.update("tenant-a", connection_id, shift)
-    assert run_due(due_at)["jobs"] == 0
+    assert schedule(aws, due_at)["jobs"] == 0
     doc = _documents(api, connection_id)[0]
     assert doc["state"] == "waiting" and "no scheduled run will pick it up" in doc["reason"]
 
@@ -291,7 +291,8 @@ def test_a_scheduled_run_explains_what_fell_out_of_the_lookback_while_waiting(co
 # --- 13. "transfer now" pressed several times at once ------------------------------------------------
 
 def test_transfer_now_pressed_at_once_queues_each_document_once(connected, visma, aws):
-    from ledgerbridge.services.transfers import run_due, transfer_now
+    from ledgerbridge.services.transfers import transfer_now
+    from tests.integration.scheduler_helpers import schedule
 
     api, connection_id = connected
     days = [date.today() - timedelta(days=d) for d in range(1, 9)]
@@ -317,7 +318,7 @@ def test_transfer_now_pressed_at_once_queues_each_document_once(connected, visma
     def due_now(current):
         current.next_run_at = now
     store.update("tenant-a", connection_id, due_now)
-    assert run_due(now) == {"connections": 1, "jobs": 0}
+    assert schedule(aws, now) == {"connections": 1, "jobs": 0}
     jobs = _queued(aws)
     assert sorted(j["document_id"] for j in jobs) == sorted(f"Z-1-{d.isoformat()}-{n}" for n, d in
                                                                enumerate(days, start=1))

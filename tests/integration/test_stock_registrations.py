@@ -204,7 +204,7 @@ def test_a_scheduled_run_books_stock_registrations_beside_settlements(stocked, v
     from datetime import datetime, timezone
 
     from ledgerbridge.repositories import connections as store
-    from ledgerbridge.services.transfers import run_due
+    from tests.integration.scheduler_helpers import schedule
 
     api, connection_id = stocked
     assert api.call("POST", f"/connections/{connection_id}/settlements", samples.settlement(YESTERDAY, 1))[0] == 201
@@ -214,7 +214,7 @@ def test_a_scheduled_run_books_stock_registrations_beside_settlements(stocked, v
     def due_now(current):
         current.next_run_at = now
     store.update("tenant-a", connection_id, due_now)
-    assert run_due(now) == {"connections": 1, "jobs": 2}
+    assert schedule(aws, now) == {"connections": 1, "jobs": 2}
     QueueDriver(aws).run()
     assert sorted((d["kind"], d["state"]) for d in accepted(api, connection_id)) == [
         ("daily_settlement", "booked"), ("stock_registration", "booked")]

@@ -256,22 +256,22 @@ def test_not_connected_defers_without_failing(connected, visma, aws):
 def test_schedule_run_enqueues_the_window_and_plans_the_next(connected, visma, aws, days_back):
     from datetime import datetime
 
-    from ledgerbridge.services.transfers import run_due
+    from tests.integration.scheduler_helpers import schedule
 
     api, connection_id = connected
     today = date.today()
     _ingest(api, connection_id, [today - timedelta(days=d) for d in (1, 2, 40)])
     connection = api.call("GET", f"/connections/{connection_id}")[1]
     due_at = datetime.fromisoformat(connection["next_run_at"].replace("Z", "+00:00"))
-    assert run_due(due_at - timedelta(minutes=1)) == {"connections": 0, "jobs": 0}
-    summary = run_due(due_at)
+    assert schedule(aws, due_at - timedelta(minutes=1)) == {"connections": 0, "jobs": 0}
+    summary = schedule(aws, due_at)
     assert summary == {"connections": 1, "jobs": 2}, "the 40-day-old settlement is outside the 30-day lookback"
     QueueDriver(aws).run()
     states = sorted(d["state"] for d in _documents(api, connection_id))
     assert states == ["booked", "booked", "waiting"]
     after = api.call("GET", f"/connections/{connection_id}")[1]
     assert after["next_run_at"] > connection["next_run_at"] and after["last_run_at"]
-    assert run_due(due_at) == {"connections": 0, "jobs": 0}
+    assert schedule(aws, due_at) == {"connections": 0, "jobs": 0}
 
 
 def _take_as_other_worker(connection_id: str, document_id: str, until_ms: int, submitted: bool = True):
@@ -387,8 +387,9 @@ def test_scheduler_handler_uses_the_events_time(connected, visma, aws):
     connection = api.call("GET", f"/connections/{connection_id}")[1]
     event = json.loads((__import__("pathlib").Path(__file__).parents[2] / "events/scheduler/scheduled_event.json").read_text())
     event["time"] = connection["next_run_at"].replace("+00:00", "Z")
-    assert lambdas.invoke("SchedulerFunction", event) == {"connections": 1, "jobs": 1}
-    assert lambdas.invoke("SchedulerFunction", event) == {"connections": 0, "jobs": 0}, "a repeated event does nothing"
+    assert lambdas.invoke("SchedulerFunction", event) == {"connections": 1, "advanced": 1}
+    assert lambdas.invoke("SchedulerFunction", event) == {"connections": 0, "advanced": 0}, \
+        "a repeated event does nothing"
     QueueDriver(aws).run()
     _assert_exactly_once(visma, api, connection_id, 1)
 

@@ -33,19 +33,24 @@ def test_api_events_match_routes_of_their_function():
 
 
 def test_worker_event_parses_into_transfer_jobs():
-    from ledgerbridge.models.documents import RunJob, TransferJob
+    from ledgerbridge.models.documents import ConnectionDueJob, RunJob, TransferJob, due_job_id
     from ledgerbridge.worker import TransferJobRecord
 
     kinds = set()
     for event in _load("transfer_worker"):
         for record in event["Records"]:
-            job = TransferJobRecord.model_validate(record).body
+            parsed = TransferJobRecord.model_validate(record)
+            assert parsed.messageId == record["messageId"] and parsed.attributes.ApproximateReceiveCount
+            job = parsed.body
             if isinstance(job, TransferJob):
                 assert job.document_id and job.version >= 1
+            elif isinstance(job, ConnectionDueJob):
+                # The scheduler's message: its id is the worker's idempotency key per due time.
+                assert job.job_id == due_job_id(job.tenant_id, job.connection_id, job.due_at)
             else:
                 assert isinstance(job, RunJob) and job.run_id and job.as_of
             kinds.add(type(job))
-    assert kinds == {TransferJob, RunJob}
+    assert kinds == {TransferJob, RunJob, ConnectionDueJob}
 
 
 def test_ingest_events_carry_a_valid_document_with_its_attachment():

@@ -1,7 +1,7 @@
 """Export-log records: one per document version, with its state and what happened to it."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 import uuid
 from enum import StrEnum
 from typing import Literal
@@ -163,3 +163,38 @@ class RunJob(BaseModel):
     trigger: str = "schedule"
     requested_at: datetime = Field(default_factory=utcnow)
     prior_attempts: int = Field(default=0, ge=0)  # as for TransferJob
+
+
+class ConnectionDueJob(BaseModel):
+    """The SQS message body the scheduler sends per due connection: "plan this connection's run
+    for ``due_at``". A worker expands it into the connection's document jobs or its run
+    (services.transfers.plan_due); the scheduler itself only pages the ``due`` index.
+
+    ``job_id`` is derived from (tenant, connection, due time), not random: a scheduler cut off
+    before it advanced the connection, or two invocations racing, send the same job again, and
+    the worker's idempotency (keyed on ``job_id``) expands it once.
+    """
+
+    type: Literal["connection_due"] = "connection_due"
+    job_id: str = ""
+    tenant_id: str
+    connection_id: str
+    due_at: datetime
+    # When the scheduler planned it (its EventBridge event time): the clock the run's window,
+    # its queued marks and its "left behind" reasons are judged by, as if planned then.
+    planned_at: datetime
+    trigger: str = "schedule"
+    prior_attempts: int = Field(default=0, ge=0)  # as for TransferJob (never waits, but read by the worker)
+
+    def model_post_init(self, __context: object) -> None:
+        if not self.job_id:
+            self.job_id = due_job_id(self.tenant_id, self.connection_id, self.due_at)
+
+
+def due_job_id(tenant_id: str, connection_id: str, due_at: datetime) -> str:
+    """One id per (connection, due time): the worker's idempotency key for its expansion."""
+    import hashlib
+
+    moment = due_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    digest = hashlib.sha256(f"{tenant_id}/{connection_id}".encode()).hexdigest()[:24]
+    return f"due-{digest}-{moment}"

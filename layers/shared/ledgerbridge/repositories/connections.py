@@ -1,16 +1,45 @@
-"""Connections table: pk tenant_id, sk connection_id; sparse GSI ``due`` for the scheduler."""
+"""Connections table: pk tenant_id, sk connection_id; sparse GSI ``due`` for the scheduler.
+
+The ``due`` index is write-sharded: its partition key ``due_shard`` is ``due#<k>``, k derived from a
+hash of tenant and connection (``DUE_SHARDS`` values), its sort key ``next_run_at``. Thousands of
+shops due at the same hour then spread their index writes and the scheduler's reads over
+``DUE_SHARDS`` partitions instead of one; the scheduler queries every shard.
+
+``next_run_at``, ``last_run_at`` and ``revision`` are item attributes of their own, authoritative
+over the copies in ``body``: the scheduler advances a connection with one conditional UpdateItem
+(``advance_due``) without reading or rewriting the body, and every other writer's read-modify-write
+still conflicts with it through ``revision``.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ..errors import Conflict, NotFound
 from ..models.common import utcnow
-from ..models.connection import Connection, Frequency
+from ..models.connection import Connection, Frequency, TransferSchedule
 from ..settings import get_settings
 from .dynamo import ddb, from_item, is_conditional_failure, query_all, to_item, values
 
-SCHEDULED = "scheduled"
+# Fixed for the life of the table: an item is found only in the shard its key hashes to, so a new
+# count needs every scheduled connection rewritten first. 16 partitions keep each well under
+# DynamoDB's per-partition write limit when 10,000+ connections are advanced in a minute or two,
+# while the scheduler's tick costs only 16 small queries when nothing is due.
+DUE_SHARDS = 16
+
+
+def due_shard(tenant_id: str, connection_id: str) -> str:
+    """The ``due`` index partition of a connection (stable across processes: not Python's hash())."""
+    digest = hashlib.sha256(f"{tenant_id}/{connection_id}".encode()).digest()
+    return f"due#{int.from_bytes(digest[:4], 'big') % DUE_SHARDS}"
+
+
+def _rule(schedule: TransferSchedule) -> str:
+    """What the scheduler needs to plan the next run (projected into the ``due`` index)."""
+    return schedule.model_dump_json(include={"frequency", "run_at_hour", "timezone"})
 
 
 def _to_item(connection: Connection) -> dict:
@@ -19,16 +48,31 @@ def _to_item(connection: Connection) -> dict:
         "connection_id": connection.connection_id,
         "revision": connection.revision,
         "body": connection.model_dump_json(),
+        "last_run_at": connection.last_run_at.isoformat() if connection.last_run_at else None,
     }
     # Only connections with a schedule appear in the sparse ``due`` index the scheduler queries.
     if connection.schedule.frequency != Frequency.NEVER and connection.next_run_at is not None:
-        data["schedule_group"] = SCHEDULED
+        data["due_shard"] = due_shard(connection.tenant_id, connection.connection_id)
         data["next_run_at"] = connection.next_run_at.isoformat()
+        data["due_rule"] = _rule(connection.schedule)
     return to_item(data)
 
 
 def _from_item(item: dict) -> Connection:
-    return Connection.model_validate_json(from_item(item)["body"])
+    return _from_data(from_item(item))
+
+
+def _from_data(data: dict) -> Connection:
+    connection = Connection.model_validate_json(data["body"])
+    # The scheduler's advance writes these attributes only (see the module docstring).
+    update: dict[str, Any] = {}
+    if "revision" in data:
+        update["revision"] = int(data["revision"])
+    if "next_run_at" in data:
+        update["next_run_at"] = datetime.fromisoformat(data["next_run_at"])
+    if "last_run_at" in data:
+        update["last_run_at"] = datetime.fromisoformat(data["last_run_at"])
+    return connection.model_copy(update=update) if update else connection
 
 
 class StaleConnection(Exception):
@@ -97,7 +141,7 @@ def list_for_tenant(tenant_id: str) -> list[Connection]:
         KeyConditionExpression="tenant_id = :t",
         ExpressionAttributeValues=values({":t": tenant_id}),
     )
-    return [Connection.model_validate_json(i["body"]) for i in items]
+    return [_from_data(i) for i in items]
 
 
 def delete(tenant_id: str, connection_id: str) -> None:
@@ -107,13 +151,97 @@ def delete(tenant_id: str, connection_id: str) -> None:
     )
 
 
-def due(now: datetime, limit: int = 500) -> list[tuple[str, str]]:
-    """(tenant_id, connection_id) of connections whose next run is at or before ``now``."""
-    items = query_all(
+@dataclass(frozen=True)
+class DueConnection:
+    """One entry of the ``due`` index: enough to hand the connection out and plan its next run."""
+
+    tenant_id: str
+    connection_id: str
+    due_at: datetime
+    rule: str  # the schedule's frequency, hour and zone as projected (TransferSchedule JSON)
+
+    @property
+    def schedule(self) -> TransferSchedule:
+        return TransferSchedule.model_validate_json(self.rule)
+
+
+def due_in_shard(shard: int, now: datetime, page_size: int = 1000) -> Iterator[DueConnection]:
+    """Connections of one shard whose next run is at or before ``now``, oldest due first, page by
+    page (a query, never a scan). The index is eventually consistent: ``advance_due`` re-checks."""
+    kwargs: dict[str, Any] = dict(
         TableName=get_settings().connections_table,
         IndexName="due",
-        KeyConditionExpression="schedule_group = :g AND next_run_at <= :now",
-        ExpressionAttributeValues=values({":g": SCHEDULED, ":now": now.isoformat()}),
-        Limit=limit,
+        KeyConditionExpression="due_shard = :s AND next_run_at <= :now",
+        ExpressionAttributeValues=values({":s": f"due#{shard}", ":now": now.isoformat()}),
+        Limit=page_size,
     )
-    return [(i["tenant_id"], i["connection_id"]) for i in items]
+    while True:
+        page = ddb().query(**kwargs)
+        for raw in page.get("Items", []):
+            item = from_item(raw)
+            if "due_rule" not in item:
+                continue  # written before the rule was projected; its next write adds it
+            yield DueConnection(item["tenant_id"], item["connection_id"],
+                                datetime.fromisoformat(item["next_run_at"]), item["due_rule"])
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        kwargs["ExclusiveStartKey"] = last
+
+
+def due(now: datetime) -> list[DueConnection]:
+    """Every due connection, shard after shard (for tools and tests; the scheduler pages)."""
+    return [entry for shard in range(DUE_SHARDS) for entry in due_in_shard(shard, now)]
+
+
+# TransactWriteItems takes at most 100 actions.
+ADVANCE_BATCH = 100
+
+
+def advance_due(entries: list[DueConnection], planned_at: datetime, next_of: Callable[[DueConnection], datetime],
+                attempts: int = 4) -> tuple[int, int]:
+    """Plan the next run of connections whose "connection due" message was sent: ``next_run_at``
+    moves from the due time that was handed out to ``next_of(entry)``, ``last_run_at`` to
+    ``planned_at``, ``revision`` up by one. Each is conditional on the connection still being due
+    at that very time with that rule, so a second scheduler invocation, or a schedule saved
+    meanwhile, is never overwritten and a due time is advanced at most once.
+
+    Up to 100 per TransactWriteItems (one call instead of 100). A transaction is all or nothing:
+    items whose condition failed (advanced or rescheduled by someone else) are dropped, the rest
+    are tried again. Returns (advanced, not advanced); one not advanced stays due and is handed
+    out again by the next invocation, where the worker's idempotency expands it once.
+    """
+    table = get_settings().connections_table
+    advanced = skipped = 0
+    for start in range(0, len(entries), ADVANCE_BATCH):
+        pending = entries[start:start + ADVANCE_BATCH]
+        for attempt in range(attempts):
+            if not pending:
+                break
+            actions = [{"Update": {
+                "TableName": table,
+                "Key": values({"tenant_id": e.tenant_id, "connection_id": e.connection_id}),
+                "UpdateExpression": "SET next_run_at = :next, last_run_at = :planned, revision = revision + :one",
+                "ConditionExpression": "next_run_at = :due AND due_rule = :rule",
+                "ExpressionAttributeValues": values({":next": next_of(e).isoformat(),
+                                                     ":planned": planned_at.isoformat(), ":one": 1,
+                                                     ":due": e.due_at.isoformat(), ":rule": e.rule}),
+            }} for e in pending]
+            try:
+                ddb().transact_write_items(TransactItems=actions)
+                advanced += len(pending)
+                pending = []
+            except Exception as exc:
+                reasons = getattr(exc, "response", {}).get("CancellationReasons")
+                if not reasons or len(reasons) != len(pending):
+                    if attempt == attempts - 1:
+                        raise
+                    continue  # throttled or an internal error: the same transaction again
+                # Condition failed: someone else moved it on; anything else (a conflict with a
+                # concurrent write, "None" = cancelled only because of the others): try again.
+                kept = [e for e, r in zip(pending, reasons, strict=True)
+                        if r.get("Code") != "ConditionalCheckFailed"]
+                skipped += len(pending) - len(kept)
+                pending = kept
+        skipped += len(pending)
+    return advanced, skipped

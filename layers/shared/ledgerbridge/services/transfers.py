@@ -1,6 +1,8 @@
-"""Deciding what to book and putting it on the queue: schedule runs, 'transfer now', replays."""
+"""Deciding what to book and putting it on the queue: schedule runs (the scheduler hands out due
+connections, the worker plans each), 'transfer now', replays."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from .. import aws
@@ -15,7 +17,7 @@ from ..domain.schedule import (
 from ..errors import Conflict, NotConnected, NotFound, ValidationFailed
 from ..models.common import utcnow
 from ..models.connection import Connection, ConnectionStatus
-from ..models.documents import DocumentRecord, DocumentState, RunJob, TransferJob
+from ..models.documents import ConnectionDueJob, DocumentRecord, DocumentState, RunJob, TransferJob
 from ..repositories import connections as connection_store
 from ..repositories import documents
 from ..settings import get_settings
@@ -101,41 +103,126 @@ def scheduled_time(event: dict) -> datetime:
     return utcnow()
 
 
-def run_due(now: datetime | None = None) -> dict:
-    """The scheduler: for each connection whose run is due, enqueue its window and plan the next run."""
+# The scheduler stops handing out connections this long before its invocation would be cut off
+# (what is left stays due for the next tick); one round (a chunk below) takes well under a second.
+SCHEDULER_MARGIN_MS = 20_000
+# Connections handed out per round: sent (ten per SendMessageBatch), then advanced in one
+# transaction. A scheduler cut off mid-round re-sends at most this many next time.
+ROUND = 100
+
+
+def run_due(now: datetime | None = None, *, remaining_ms: "Callable[[], int] | None" = None) -> dict:
+    """The scheduler: hand out every connection whose run is due, as one small "connection due"
+    message each (ten per SQS call); a worker expands it into the connection's documents or run
+    (``plan_due``). No per-connection reads: the ``due`` index (sharded, keys + schedule rule)
+    says who is due and how to plan the next run.
+
+    Per round of up to 100: send the messages first, then advance the connections that were sent
+    (conditional on still being due at that time). Cut off between the two, the next invocation
+    sends them again and the worker's idempotency (job id per connection and due time) expands
+    them once; cut off before sending, they are still due. A connection is never advanced without
+    its message having been accepted by SQS, so none is skipped.
+
+    ``remaining_ms``: the invocation's time left; the scheduler stops with ``SCHEDULER_MARGIN_MS``
+    to spare and leaves the rest due for the next tick.
+    """
     now = now or utcnow()
-    summary = {"connections": 0, "jobs": 0}
-    for tenant_id, connection_id in connection_store.due(now):
-        connection = connection_store.get(tenant_id, connection_id)
-        if connection.next_run_at is None or connection.next_run_at > now:
-            continue  # changed since the index was read
-        due_at = connection.next_run_at
-        summary["connections"] += 1
-        if connection.status == ConnectionStatus.CONNECTED and connection.account_setup is not None:
-            window = scheduled_window(connection.schedule, due_at)
-            summary["jobs"] += enqueue_documents(_due_in(connection, window, now), "schedule", now)
-            _explain_left_behind(connection, window, now)
-        if connection.status == ConnectionStatus.CONNECTED and connection.reconciles:
-            from . import runs  # deferred: only reconciling connections need it
-
-            runs.fail_stale_runs(connection)
-            summary["jobs"] += runs.start_scheduled_refresh(connection, due_at)
-
-        def plan_next(current: Connection, due_at: datetime = due_at) -> bool:
-            if current.next_run_at != due_at:
-                return False  # rescheduled meanwhile (settings saved, another scheduler run)
-            current.last_run_at = now
-            current.next_run_at = next_run_after(current.schedule, now)
-            return True
-
-        try:
-            connection_store.update(tenant_id, connection_id, plan_next)
-        except NotFound:
-            continue  # deleted meanwhile
-        except Conflict:
-            # Contended beyond retries: its jobs are queued; the next run plans it. Others go on.
-            summary["contended"] = summary.get("contended", 0) + 1
+    summary = {"connections": 0, "advanced": 0}
+    not_advanced = 0
+    for chunk in _rounds(now):
+        if remaining_ms is not None and remaining_ms() < SCHEDULER_MARGIN_MS:
+            summary["stopped_early"] = True  # the rest stays due: the next tick hands it out
+            break
+        sent = _send_due(chunk, now)
+        summary["connections"] += len(sent)
+        advanced, skipped = connection_store.advance_due(
+            sent, now, lambda entry: next_run_after(entry.schedule, now))
+        summary["advanced"] += advanced
+        not_advanced += skipped
+    if not_advanced:
+        # Rescheduled meanwhile, advanced by a concurrent invocation, or contended beyond retries:
+        # their messages are out; the worker skips what is no longer due and expands the rest once.
+        summary["not_advanced"] = not_advanced
     return summary
+
+
+def _rounds(now: datetime):
+    """Due connections in rounds of ``ROUND``, taken from every shard in turn, so the round's
+    writes (advances) spread over the index partitions instead of hitting one after another."""
+    shards = [connection_store.due_in_shard(k, now) for k in range(connection_store.DUE_SHARDS)]
+    chunk: list = []
+    while shards:
+        for shard in list(shards):
+            entry = next(shard, None)
+            if entry is None:
+                shards.remove(shard)
+                continue
+            chunk.append(entry)
+            if len(chunk) == ROUND:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _send_due(entries: list, now: datetime) -> list:
+    """Send one "connection due" message per entry, ten per call; returns those SQS accepted."""
+    queue_url = get_settings().transfer_queue_url
+    sqs = aws.client("sqs")
+    sent = []
+    for start in range(0, len(entries), 10):
+        batch = entries[start:start + 10]
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "MessageBody": ConnectionDueJob(tenant_id=e.tenant_id, connection_id=e.connection_id,
+                                                           due_at=e.due_at, planned_at=now).model_dump_json()}
+            for i, e in enumerate(batch)])
+        refused = {int(f["Id"]) for f in response.get("Failed", [])}
+        # A refused one is not advanced: it stays due and goes out with the next tick.
+        sent += [e for i, e in enumerate(batch) if i not in refused]
+    return sent
+
+
+def plan_due(job: ConnectionDueJob, now: datetime | None = None) -> dict:
+    """The worker's half of a scheduled run: what ``run_due`` did per connection before it fanned
+    out. Queues the documents of the run's window (each marked queued first), explains what fell
+    out of reach, and starts a reconciling connection's balance refresh (one per due time).
+
+    Idempotent per (connection, due time) twice over: the worker runs it under idempotency keyed
+    on the job id, and each step is itself conditional (queued marks, the run id derived from the
+    due time), so even an expansion repeated after its idempotency record expired queues nothing
+    twice.
+    """
+    # The clock of the planning: at least when the scheduler planned it (its event time), later
+    # if the message waited in a backlog, so queued marks and leases are judged by real time.
+    now = max(now or utcnow(), job.planned_at)
+    try:
+        connection = connection_store.get(job.tenant_id, job.connection_id)
+    except NotFound:
+        return {"outcome": "skipped", "reason": "connection deleted"}
+    if not _still_due(connection, job.due_at):
+        return {"outcome": "skipped", "reason": "rescheduled since it was due"}
+    jobs = 0
+    if connection.status == ConnectionStatus.CONNECTED and connection.account_setup is not None:
+        window = scheduled_window(connection.schedule, job.due_at)
+        jobs += enqueue_documents(_due_in(connection, window, now), "schedule", now)
+        _explain_left_behind(connection, window, now)
+    if connection.status == ConnectionStatus.CONNECTED and connection.reconciles:
+        from . import runs  # deferred: only reconciling connections need it
+
+        runs.fail_stale_runs(connection)
+        jobs += runs.start_scheduled_refresh(connection, job.due_at)
+    return {"outcome": "planned", "jobs": jobs}
+
+
+def _still_due(connection: Connection, due_at: datetime) -> bool:
+    """Due at ``due_at``: not yet advanced (the worker may be quicker than the scheduler's advance),
+    or advanced from it by a scheduler (``last_run_at`` is when that run was planned, never before
+    it was due). A connection whose schedule was saved meanwhile, moving or switching off the run,
+    has neither: skipped, as the scheduler skipped it before it fanned out."""
+    if connection.next_run_at == due_at:
+        return True
+    return (connection.next_run_at is not None and connection.next_run_at > due_at
+            and connection.last_run_at is not None and connection.last_run_at >= due_at)
 
 
 def transfer_now(tenant_id: str, connection_id: str, now: datetime | None = None) -> dict:
