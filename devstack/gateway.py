@@ -117,11 +117,9 @@ class LocalGateway:
         path = request.path
         candidates = [(r, r.pattern.match(path)) for r in self.routes]
         matching = [(r, m) for r, m in candidates if m]
-        if not matching:
-            return _json(404, '{"message":"Not Found"}')
         route_match = next(((r, m) for r, m in matching if r.method == request.method), None)
-        if route_match is None:
-            return _json(403 if request.method != "OPTIONS" else 404, '{"message":"Missing Authentication Token"}')
+        if route_match is None:  # API Gateway's answer to a path or method it has no resource for
+            return _gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, '{"message":"Missing Authentication Token"}')
         route, match = route_match
         request_id = str(uuid.uuid4())
         headers = {k: v for k, v in request.headers.items()}
@@ -138,7 +136,7 @@ class LocalGateway:
             try:
                 policy = lambdas.invoke(route.authorizer, auth_event)
             except Exception:
-                return _json(401, '{"message":"Unauthorized"}')
+                return _gateway_response("UNAUTHORIZED", 401, '{"message":"Unauthorized"}')
             if policy["policyDocument"]["Statement"][0]["Effect"] != "Allow":
                 return _json(403, '{"message":"User is not authorized to access this resource"}')
             authorizer_context = {**policy.get("context", {}), "principalId": policy["principalId"]}
@@ -173,6 +171,14 @@ class LocalGateway:
         for key, values in (result.get("multiValueHeaders") or {}).items():
             response.headers.setlist(key, values)
         return response
+
+
+def _gateway_response(kind: str, status: int, default_body: str) -> Response:
+    """The API's GatewayResponses entry for ``kind`` (template.yaml), else API Gateway's default."""
+    api = template.resources("AWS::Serverless::Api")["Api"]["Properties"]
+    configured = (api.get("GatewayResponses") or {}).get(kind) or {}
+    body = (configured.get("ResponseTemplates") or {}).get("application/json", default_body)
+    return _json(int(configured.get("StatusCode", status)), body)
 
 
 def _json(status: int, body: str) -> Response:

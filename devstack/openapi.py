@@ -37,7 +37,28 @@ def build() -> dict:
             for operation in operations.values():
                 operation["security"] = []
     document["paths"] = dict(sorted(document["paths"].items()))
+    _drop_powertools_validation_answers(document)
     return document
+
+
+# Powertools declares a 422 with FastAPI's `{"detail": [...]}` on every operation. The API never
+# sends that body (api/common.py answers every refusal with ErrorBody, declared per operation by
+# `answers`): where an operation did not declare its own 422 it cannot answer one.
+_POWERTOOLS_SCHEMAS = ("HTTPValidationError", "ResponseValidationError", "ValidationError")
+
+
+def _drop_powertools_validation_answers(document: dict) -> None:
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for status, response in list(operation["responses"].items()):
+                schemas = {media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+                           for media in (response.get("content") or {}).values()}
+                if schemas & set(_POWERTOOLS_SCHEMAS):
+                    del operation["responses"][status]
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in _POWERTOOLS_SCHEMAS:  # in this order: the first two refer to the third
+        if f'"#/components/schemas/{name}"' not in json.dumps(document):
+            schemas.pop(name, None)
 
 
 def render() -> str:

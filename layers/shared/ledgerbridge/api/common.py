@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import CredentialRejected, LedgerbridgeError, PermanentVendorError, Unauthorized, VendorError
 from ..repositories.leases import LeaseBusy
@@ -156,12 +157,80 @@ def new_resolver() -> APIGatewayRestResolver:
     def _vendor_error(exc: VendorError) -> Response:
         return vendor_error_response(exc)
 
+    @app.not_found
+    def _no_route(exc: Exception) -> Response:
+        # A path the gateway routed here that no route of ours matches (an id with characters
+        # the resolver's path pattern does not take): an unknown resource, in our error body.
+        return error_response(404, "not_found", "no such resource (check the path and its ids)")
+
     @app.exception_handler(LeaseBusy)
     def _busy(exc: LeaseBusy) -> Response:
         return error_response(503, "busy", "the connection is busy with the vendor (renewing its authorization or "
                                            "reading a company); try again shortly")
 
     return app
+
+
+class ErrorDetail(BaseModel):
+    """One problem of a refused request: always a message, and where it is when that is known."""
+
+    model_config = ConfigDict(extra="allow")
+
+    message: str
+    field: str | None = Field(None, description="the request field, e.g. `totals.gross`; `(body)` for malformed JSON")
+    type: str | None = Field(None, description="`json_invalid` when the body is not usable JSON")
+    row: str | None = Field(None, description="the account-setup row, e.g. `sales:Brød og bakst@15`")
+    account: str | None = Field(None, description="the account number the problem is about")
+
+
+class ErrorBody(BaseModel):
+    """What every refusal of the API carries (error_response below)."""
+
+    error: str = Field(description="machine-readable code: validation_failed, not_found, conflict, not_connected, "
+                                   "unsupported_media_type, vendor_refused, vendor_unavailable, busy, unauthorized, …")
+    message: str = Field(description="what is wrong and what to do, for a person")
+    details: list[ErrorDetail] | None = Field(None, description="each problem, where there are several; "
+                                                                "left out when there are none")
+
+
+# What each error status means, for every operation that can answer it.
+ERROR_ANSWERS: dict[int, str] = {
+    400: "Malformed JSON: not JSON, not UTF-8, nested deeper than 32 levels, NaN/Infinity, a number with too "
+         "many digits (`error: validation_failed`, a detail of `type: json_invalid`).",
+    401: "No tenant: the request carried no valid tenant API key (`Authorization: Bearer lbk_…`).",
+    404: "No such connection (or company, document, run) for this tenant.",
+    409: "Conflicts with the current state: e.g. the connection is not connected or has no account setup "
+         "(`not_connected`), changed content of a document already sent, a document being booked.",
+    415: "The body is not JSON: send `Content-Type: application/json`.",
+    422: "The request is well-formed JSON but breaks the contract (field types, ranges, dates, totals), or the "
+         "accounting system refuses the setup (`details` names each problem).",
+    503: "The accounting system is unavailable or the connection is busy with it (`vendor_unavailable`, `busy`); "
+         "try again shortly (`Retry-After` when the vendor said when).",
+}
+TENANT_ERRORS = (401, 404, 422)  # every operation on a tenant's connection
+BODY_ERRORS = (400, 415, 422)  # every operation that takes a JSON body
+
+
+def answers(success: dict[int, str], *errors: int, html: bool = False,
+            headers: dict[int, dict] | None = None, empty: tuple[int, ...] = ()) -> dict[int, dict]:
+    """The responses an operation declares in the OpenAPI contract (docs/openapi.json).
+
+    ``success``: status -> description; its body is the handler's return annotation (JSON), text/html
+    with ``html``, or none for the statuses in ``empty``. ``errors``: the refusals it can answer,
+    each with ErrorBody."""
+    declared: dict[int, dict] = {}
+    for status, description in success.items():
+        declared[status] = {"description": description}
+        if status in empty:
+            declared[status]["content"] = {}
+        elif html:
+            declared[status]["content"] = {content_types.TEXT_HTML: {"schema": {"type": "string"}}}
+        if headers and status in headers:
+            declared[status]["headers"] = headers[status]
+    for status in sorted(set(errors)):
+        declared[status] = {"description": ERROR_ANSWERS[status],
+                            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
+    return declared
 
 
 def unsupported_type_message(exc: RequestUnsupportedContentType) -> str:

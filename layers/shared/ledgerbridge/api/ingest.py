@@ -24,8 +24,11 @@ from ..repositories import connections as connection_store
 from ..repositories import documents
 from ..services.ingest import IngestResult, ingest_settlement, ingest_stock_registration
 from .common import (
+    BODY_ERRORS,
     MAX_PATH_ID,
+    TENANT_ERRORS,
     PathId,
+    answers,
     describe_validation,
     error_response,
     exact_json_body,
@@ -58,7 +61,14 @@ STOCK_REGISTRATIONS_DESCRIPTION = (
 )
 
 
-@app.post("/connections/<connection_id>/settlements")
+# 409: changed content of a version already sent (unless superseded before it was submitted), or a
+# document_id already used by another kind of document.
+INGEST_ANSWERS = answers({201: "Accepted: a new document or a new version.",
+                          200: "An identical resend: the version already accepted."},
+                         *TENANT_ERRORS, *BODY_ERRORS, 409)
+
+
+@app.post("/connections/<connection_id>/settlements", responses=INGEST_ANSWERS)
 def post_settlement(
     connection_id: PathId,
     settlement: Annotated[Settlement, Body()],
@@ -69,7 +79,7 @@ def post_settlement(
 
 
 @app.post("/connections/<connection_id>/stock-registrations", summary="Push a stock registration",
-          description=STOCK_REGISTRATIONS_DESCRIPTION)
+          description=STOCK_REGISTRATIONS_DESCRIPTION, responses=INGEST_ANSWERS)
 def post_stock_registration(
     connection_id: PathId,
     registration: Annotated[StockRegistration, Body()],

@@ -8,16 +8,23 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..connectors.base import Catalog
 from ..errors import NotFound, ValidationFailed
 from ..models.common import EARLIEST_DATE, LATEST_FILTER_DATE
-from ..models.connection import AccountSetup, ConnectionCreate, ConnectionView, CredentialCreate, TransferSchedule
+from ..models.connection import (
+    AccountSetup,
+    Choice,
+    ConnectionCreate,
+    ConnectionView,
+    CredentialCreate,
+    TransferSchedule,
+)
 from ..models.documents import DocumentState, DocumentView
 from ..repositories import documents as document_store
 from ..services import connections, oauth, transfers
-from .common import PathId, new_resolver, tenant_of
+from .common import BODY_ERRORS, TENANT_ERRORS, PathId, answers, new_resolver, tenant_of
 from .companies import router as companies_router
 
 app = new_resolver()
@@ -37,83 +44,137 @@ class DocumentPage(BaseModel):
     next_cursor: str | None = None
 
 
-@app.get("/connections")
+class CheckResult(BaseModel):
+    """ "Test integration": the vendor's verdict on the stored credential, and what to pick from."""
+
+    ok: bool
+    message: str = Field(description="the vendor's verdict, e.g. why a password was refused")
+    company_name: str | None = None
+    companies: int | None = Field(None, description="client companies the credential reaches, where several")
+    warnings: list[str] = Field(default_factory=list, description="what works but deserves attention")
+    choices: dict[str, list[Choice]] = Field(default_factory=dict,
+                                             description="lists to pick from by setting name (PUT vendor-settings)")
+
+
+class TransferWindow(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from", description="first business date")
+    to: date = Field(description="last business date")
+
+
+class TransferStarted(BaseModel):
+    """ "Transfer now": the waiting documents queued, from the from-date on."""
+
+    enqueued: int = Field(description="documents queued now; one already queued is not counted again")
+    window: TransferWindow | None = Field(description="the business dates looked at (from the from-date to "
+                                                      "tomorrow); null: the from-date is after tomorrow")
+    before_from_date: int | None = Field(None, description="waiting documents dated before the from-date, left "
+                                                           "for replay (null when there are none)")
+    message: str | None = Field(None, description="what to do about those (null when there are none)")
+
+
+class ReplayStarted(BaseModel):
+    replayed: int = Field(description="failed documents reopened and queued")
+
+
+# Operations that ask the accounting system: it may refuse the credential (409 not_connected) or
+# the request (422 vendor_refused), or be unavailable (503).
+VENDOR_ERRORS = (409, 422, 503)
+
+
+@app.get("/connections", responses=answers({200: "The tenant's connections."}, 401))
 def list_connections() -> list[ConnectionView]:
     return [ConnectionView.of(c) for c in connections.list_all(tenant_of(app))]
 
 
-@app.post("/connections")
+@app.post("/connections", responses=answers({201: "Created."}, 401, *BODY_ERRORS))
 def create_connection(request: Annotated[ConnectionCreate, Body()]) -> Response[ConnectionView]:
     created = connections.create(tenant_of(app), request)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=ConnectionView.of(created))
 
 
-@app.get("/connections/<connection_id>")
+@app.get("/connections/<connection_id>", responses=answers({200: "The connection."}, *TENANT_ERRORS))
 def get_connection(connection_id: PathId) -> ConnectionView:
     return ConnectionView.of(connections.get(tenant_of(app), connection_id))
 
 
-@app.delete("/connections/<connection_id>")
+@app.delete("/connections/<connection_id>",
+            responses=answers({204: "Deleted, with its stored credential."}, *TENANT_ERRORS, empty=(204,)))
 def delete_connection(connection_id: PathId) -> Response[str]:
     connections.delete(tenant_of(app), connection_id)
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
-@app.put("/connections/<connection_id>/schedule")
+@app.put("/connections/<connection_id>/schedule",
+         responses=answers({200: "The connection, next run planned."}, *TENANT_ERRORS, *BODY_ERRORS))
 def put_schedule(connection_id: PathId, schedule: Annotated[TransferSchedule, Body()]) -> ConnectionView:
     return ConnectionView.of(connections.update_schedule(tenant_of(app), connection_id, schedule))
 
 
-@app.post("/connections/<connection_id>/connect")
+@app.post("/connections/<connection_id>/connect",
+          responses=answers({200: "A one-time link for the user's browser."}, *TENANT_ERRORS))
 def connect(connection_id: PathId) -> ConnectStarted:
     return ConnectStarted(connect_url=oauth.start(tenant_of(app), connection_id))
 
 
-@app.post("/connections/<connection_id>/check")
-def check(connection_id: PathId) -> dict:
-    return connections.check(tenant_of(app), connection_id)
+@app.post("/connections/<connection_id>/check",
+          responses=answers({200: "The verdict (`ok: false` with the reason when refused)."}, *TENANT_ERRORS,
+                            *VENDOR_ERRORS))
+def check(connection_id: PathId) -> CheckResult:
+    return CheckResult.model_validate(connections.check(tenant_of(app), connection_id))
 
 
-@app.put("/connections/<connection_id>/credential")
-def put_credential(connection_id: PathId, credential: Annotated[CredentialCreate, Body()]) -> dict:
+@app.put("/connections/<connection_id>/credential",
+         responses=answers({200: "Stored and tested: the verdict (`ok: false` with the reason when refused)."},
+                           *TENANT_ERRORS, *BODY_ERRORS, *VENDOR_ERRORS))
+def put_credential(connection_id: PathId, credential: Annotated[CredentialCreate, Body()]) -> CheckResult:
     """Store an integration user (vendors without OAuth, e.g. 24SevenOffice) and test it at once."""
-    return connections.store_credential(tenant_of(app), connection_id, credential)
+    return CheckResult.model_validate(connections.store_credential(tenant_of(app), connection_id, credential))
 
 
-@app.put("/connections/<connection_id>/vendor-settings")
+@app.put("/connections/<connection_id>/vendor-settings",
+         responses=answers({200: "The connection with its picks."}, *TENANT_ERRORS, *BODY_ERRORS, *VENDOR_ERRORS))
 def put_vendor_settings(connection_id: PathId, settings: Annotated[dict[str, str], Body()]) -> ConnectionView:
     """Pick from the lists "Test integration" offered, e.g. {"transaction_type": "1"}."""
     return ConnectionView.of(connections.update_vendor_settings(tenant_of(app), connection_id, settings))
 
 
-@app.post("/connections/<connection_id>/choices")
+@app.post("/connections/<connection_id>/choices",
+          responses=answers({200: "The connection with the lists read again."}, *TENANT_ERRORS, *VENDOR_ERRORS))
 def refresh_choices(connection_id: PathId) -> ConnectionView:
     """Read the lists to pick from (companies, departments, voucher types…) from the vendor again."""
     return ConnectionView.of(connections.refresh_choices(tenant_of(app), connection_id))
 
 
-@app.get("/connections/<connection_id>/catalog")
+@app.get("/connections/<connection_id>/catalog",
+         responses=answers({200: "Chart of accounts, VAT codes, fiscal years."}, *TENANT_ERRORS, *VENDOR_ERRORS))
 def catalog(connection_id: PathId, on_date: Annotated[date | None, Query(alias="date", **DATE_FILTER)] = None) -> Catalog:
     return connections.catalog(tenant_of(app), connection_id, on_date)
 
 
-@app.get("/connections/<connection_id>/account-setup")
+@app.get("/connections/<connection_id>/account-setup",
+         responses=answers({200: "The saved account setup (null: none yet)."}, *TENANT_ERRORS))
 def get_account_setup(connection_id: PathId) -> AccountSetup | None:
     return connections.get(tenant_of(app), connection_id).account_setup
 
 
-@app.put("/connections/<connection_id>/account-setup")
+@app.put("/connections/<connection_id>/account-setup",
+         responses=answers({200: "Checked against the accounting system and saved."}, *TENANT_ERRORS, *BODY_ERRORS,
+                           *VENDOR_ERRORS))
 def put_account_setup(connection_id: PathId, setup: Annotated[AccountSetup, Body()]) -> ConnectionView:
     return ConnectionView.of(connections.save_account_setup(tenant_of(app), connection_id, setup))
 
 
-@app.post("/connections/<connection_id>/transfers")
-def transfer_now(connection_id: PathId) -> Response[dict]:
-    result = transfers.transfer_now(tenant_of(app), connection_id)
+@app.post("/connections/<connection_id>/transfers",
+          responses=answers({202: "Queued."}, *TENANT_ERRORS, 409))
+def transfer_now(connection_id: PathId) -> Response[TransferStarted]:
+    result = TransferStarted.model_validate(transfers.transfer_now(tenant_of(app), connection_id))
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)
 
 
-@app.get("/connections/<connection_id>/documents")
+@app.get("/connections/<connection_id>/documents",
+         responses=answers({200: "A page of the export log."}, *TENANT_ERRORS))
 def export_log(
     connection_id: PathId,
     state: Annotated[DocumentState | None, Query()] = None,
@@ -139,7 +200,8 @@ def export_log(
     return DocumentPage(documents=[DocumentView.of(r) for r in records], next_cursor=next_cursor)
 
 
-@app.get("/connections/<connection_id>/documents/<document_id>")
+@app.get("/connections/<connection_id>/documents/<document_id>",
+         responses=answers({200: "The document or run, latest version."}, *TENANT_ERRORS))
 def get_document(connection_id: PathId, document_id: PathId) -> DocumentView:
     tenant_id = tenant_of(app)
     connections.get(tenant_id, connection_id)
@@ -149,7 +211,8 @@ def get_document(connection_id: PathId, document_id: PathId) -> DocumentView:
     return DocumentView.of(record)
 
 
-@app.post("/connections/<connection_id>/documents/<document_id>/replay")
+@app.post("/connections/<connection_id>/documents/<document_id>/replay",
+          responses=answers({202: "Queued again."}, *TENANT_ERRORS, 409))
 def replay(connection_id: PathId, document_id: PathId,
            resend: Annotated[bool, Query(description="the voucher of an unanswered post was checked for at the "
                                                       "vendor and is not there: send it again")] = False,
@@ -158,7 +221,8 @@ def replay(connection_id: PathId, document_id: PathId,
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=DocumentView.of(record))
 
 
-@app.post("/connections/<connection_id>/replay-failed")
-def replay_failed(connection_id: PathId) -> Response[dict]:
-    result = transfers.replay_failed(tenant_of(app), connection_id)
+@app.post("/connections/<connection_id>/replay-failed",
+          responses=answers({202: "Failed documents queued again."}, *TENANT_ERRORS, 409))
+def replay_failed(connection_id: PathId) -> Response[ReplayStarted]:
+    result = ReplayStarted.model_validate(transfers.replay_failed(tenant_of(app), connection_id))
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)

@@ -18,7 +18,7 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from ..services import oauth
 from ..settings import get_settings
-from .common import new_resolver
+from .common import answers, new_resolver
 
 app = new_resolver()
 
@@ -33,7 +33,11 @@ _PAGE = """<!doctype html>
 _EXPIRED = "This connect link has expired or was already used. Start again from the hub."
 
 
-@app.get("/oauth/start")
+_EXPIRED_ANSWER = "The link expired or was used already (a page saying so)."
+
+
+@app.get("/oauth/start", responses=answers({200: "A page naming the connection about to be connected, with a "
+                                                 "Continue button.", 400: _EXPIRED_ANSWER}, html=True))
 def oauth_start_page() -> Response[str]:
     # A forwarded link must not connect someone else's accounting company unnoticed: say plainly
     # whose connection this is, and continue only on the user's explicit POST.
@@ -48,7 +52,10 @@ def oauth_start_page() -> Response[str]:
                              "X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"})
 
 
-@app.post("/oauth/start")
+@app.post("/oauth/start", responses=answers(
+    {303: "To the vendor's sign-in page, with the flow's cookie set.", 400: _EXPIRED_ANSWER}, html=True, empty=(303,),
+    headers={303: {"Location": {"schema": {"type": "string"}, "description": "the vendor's authorize URL"},
+                   "Set-Cookie": {"schema": {"type": "string"}, "description": "the flow's nonce (HttpOnly)"}}}))
 def oauth_start() -> Response[str]:
     form = parse_qs(app.current_event.decoded_body or "")
     ticket = (form.get("ticket") or [""])[0]
@@ -73,7 +80,11 @@ access to your {vendor} company. Continue only if you started this from your own
 <button type="submit">Continue to {vendor}</button></form></body></html>"""
 
 
-@app.get("/oauth/callback")
+@app.get("/oauth/callback", responses=answers(
+    {200: "Connected (a page saying so).",
+     400: "Not connected: link expired, another browser, consent declined, no code (a page saying why).",
+     502: "Not connected: the vendor's token endpoint or API failed or refused the new account (a page saying "
+          "why; start again)."}, html=True))
 def oauth_callback() -> Response[str]:
     params = {k: v for k, v in (app.current_event.query_string_parameters or {}).items() if isinstance(v, str)}
     outcome = oauth.callback(params, _cookies())
