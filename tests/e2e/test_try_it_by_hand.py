@@ -32,7 +32,7 @@ def test_the_readme_walkthrough_books_the_example_z_report(tmp_path):
         output = walked.stdout + walked.stderr
         assert walked.returncode == 0, output[-3000:]
         assert "Visma eAccounting account connected" in output
-        assert '"ok":true,"company_name":"Demo Bakery AS"' in output
+        assert '"ok":true' in output and '"company_name":"Demo Bakery AS"' in output
         assert '"enqueued":1' in output
         assert "booked as voucher A" in output, output[-2000:]
     finally:
