@@ -273,6 +273,11 @@ def print_cold_import(cold: dict) -> None:
                  "wall x", "peak RSS MiB", "floor", "x", "goal"], body, "ll" + "r" * 10 + "l"))
     body = [[r["function"], *[f"{r[side][f]:.0f}" for side in ("function_figures", "floor")
                               for f in ("import_ms", "first_use_ms")]] for r in rows]
+    print("\n   The first request (the function's sample event through its handler, AWS answered in process),")
+    print("   CPU ms after import and first use: what a cold start pays on top of the figures above (schemas")
+    print("   built on first use, the handler's own work).")
+    print(table(["function", "first request CPU ms"],
+                [[r["function"], f"{r['function_figures']['first_request_cpu_ms']:.0f}"] for r in rows]))
     print("\n   Wall time (ms):")
     print(table(["function", "import", "+first use", "floor import", "floor +first use"], body))
     short = {"aws_xray_sdk": "xray_sdk", "pydantic_settings": "pyd_settings"}

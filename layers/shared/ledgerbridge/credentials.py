@@ -13,7 +13,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from . import aws
 from .errors import CredentialRejected, NotConnected, TransientVendorError
@@ -21,9 +21,10 @@ from .models.common import utcnow
 from .oauth.providers import Provider
 from .repositories import leases
 from .settings import get_settings
+from .models.common import LazyModel
 
 
-class OAuthTokens(BaseModel):
+class OAuthTokens(LazyModel):
     kind: str = "oauth2"
     access_token: SecretStr
     refresh_token: SecretStr
@@ -41,7 +42,7 @@ class OAuthTokens(BaseModel):
         })
 
 
-class AppCredentials(BaseModel):
+class AppCredentials(LazyModel):
     client_id: str
     client_secret: SecretStr
 
@@ -228,7 +229,7 @@ class TokenSource:
 
 # --- password credentials, and vendor sessions shared per credential (24SevenOffice) --------------
 
-class PasswordCredential(BaseModel):
+class PasswordCredential(LazyModel):
     """An integration user as stored in the connection's secret (the vendor session lives apart,
     per credential: see ``SessionSource``)."""
 
@@ -244,7 +245,7 @@ class PasswordCredential(BaseModel):
                            "password": self.password.get_secret_value(), "fingerprint": self.fingerprint})
 
 
-class VendorSession(BaseModel):
+class VendorSession(LazyModel):
     """The session last obtained with one credential, in a secret of its own."""
 
     kind: str = "session"

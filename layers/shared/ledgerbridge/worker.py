@@ -13,23 +13,24 @@ from typing import Any, Callable
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
-from pydantic import BaseModel, Json, ValidationError
+from pydantic import Json, ValidationError
 
 from . import aws
 from .models.documents import ConnectionDueJob, RunJob, TransferJob
 from .services.booking import RetryLater, book_document
 from .settings import get_settings
+from .models.common import LazyModel
 
 logger = Logger(child=True)
 
 Job = TransferJob | RunJob | ConnectionDueJob
 
 
-class SqsAttributes(BaseModel):
+class SqsAttributes(LazyModel):
     ApproximateReceiveCount: str
 
 
-class TransferJobRecord(BaseModel):
+class TransferJobRecord(LazyModel):
     """An SQS record of the worker's event, with the fields the worker reads.
 
     Our own model rather than Powertools' ``SqsRecordModel``: importing that one loads every parser

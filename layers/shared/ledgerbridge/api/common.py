@@ -10,10 +10,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..errors import CredentialRejected, LedgerbridgeError, PermanentVendorError, Unauthorized, VendorError
 from ..repositories.leases import LeaseBusy
+from ..models.common import LazyModel
 
 logger = Logger(child=True)
 
@@ -171,7 +172,7 @@ def new_resolver() -> APIGatewayRestResolver:
     return app
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(LazyModel):
     """One problem of a refused request: always a message, and where it is when that is known."""
 
     model_config = ConfigDict(extra="allow")
@@ -183,7 +184,7 @@ class ErrorDetail(BaseModel):
     account: str | None = Field(None, description="the account number the problem is about")
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(LazyModel):
     """What every refusal of the API carries (error_response below)."""
 
     error: str = Field(description="machine-readable code: validation_failed, not_found, conflict, not_connected, "

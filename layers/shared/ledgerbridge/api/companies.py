@@ -7,16 +7,16 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from pydantic import BaseModel
 
 from ..models.companies import BalanceRefreshRequest, CompanyView, LedgerPage, ReconciliationSetup
 from ..services import companies, runs
 from .common import BODY_ERRORS, TENANT_ERRORS, PathId, answers, tenant_of
+from ..models.common import LazyModel
 
 router = Router()
 
 
-class RunStarted(BaseModel):
+class RunStarted(LazyModel):
     run_id: str  # follow it in the export log: GET /connections/{id}/documents/{run_id}
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..connectors.base import Catalog
 from ..errors import NotFound, ValidationFailed
@@ -26,6 +26,7 @@ from ..repositories import documents as document_store
 from ..services import connections, oauth, transfers
 from .common import BODY_ERRORS, TENANT_ERRORS, PathId, answers, new_resolver, tenant_of
 from .companies import router as companies_router
+from ..models.common import LazyModel
 
 app = new_resolver()
 app.include_router(companies_router)
@@ -35,16 +36,16 @@ DATE_FILTER = dict(ge=EARLIEST_DATE, le=LATEST_FILTER_DATE,
                    description=f"a date from {EARLIEST_DATE.isoformat()} to {LATEST_FILTER_DATE.isoformat()}")
 
 
-class ConnectStarted(BaseModel):
+class ConnectStarted(LazyModel):
     connect_url: str  # open in the user's browser: it redirects to the vendor's sign-in page
 
 
-class DocumentPage(BaseModel):
+class DocumentPage(LazyModel):
     documents: list[DocumentView]
     next_cursor: str | None = None
 
 
-class CheckResult(BaseModel):
+class CheckResult(LazyModel):
     """ "Test integration": the vendor's verdict on the stored credential, and what to pick from."""
 
     ok: bool
@@ -56,14 +57,14 @@ class CheckResult(BaseModel):
                                              description="lists to pick from by setting name (PUT vendor-settings)")
 
 
-class TransferWindow(BaseModel):
+class TransferWindow(LazyModel):
     model_config = ConfigDict(populate_by_name=True)
 
     from_: date = Field(alias="from", description="first business date")
     to: date = Field(description="last business date")
 
 
-class TransferStarted(BaseModel):
+class TransferStarted(LazyModel):
     """ "Transfer now": the waiting documents queued, from the from-date on."""
 
     enqueued: int = Field(description="documents queued now; one already queued is not counted again")
@@ -74,7 +75,7 @@ class TransferStarted(BaseModel):
     message: str | None = Field(None, description="what to do about those (null when there are none)")
 
 
-class ReplayStarted(BaseModel):
+class ReplayStarted(LazyModel):
     replayed: int = Field(description="failed documents reopened and queued")
 
 

@@ -23,7 +23,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Iterable, Protocol, runtime_checkable
 
-from pydantic import BaseModel
 
 from ..models.connection import Choice  # one option the user picks after connecting
 # The ledger's vocabulary lives in models/ (the domain uses it without depending on connectors);
@@ -38,6 +37,7 @@ from ..models.ledger import (
     Voucher,
     VoucherLine,
 )
+from ..models.common import LazyModel
 
 __all__ = [
     # re-exported vocabulary
@@ -72,7 +72,7 @@ class CompanyRef:
     name: str = ""
 
 
-class VendorCompany(BaseModel):
+class VendorCompany(LazyModel):
     company_id: str
     identity_id: str | None = None
     name: str
@@ -81,7 +81,7 @@ class VendorCompany(BaseModel):
     accessible: bool = True
 
 
-class LedgerEntry(BaseModel):
+class LedgerEntry(LazyModel):
     """One posting on an account, as the vendor's general ledger shows it."""
 
     account: str
@@ -92,7 +92,7 @@ class LedgerEntry(BaseModel):
     transaction_type: str | None = None
 
 
-class AccountBalance(BaseModel):
+class AccountBalance(LazyModel):
     account: str
     opening: Decimal  # balance before the period's first day
     movement: Decimal  # sum of the period's entries

@@ -7,9 +7,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from .common import check_date, utcnow
+from .common import LazyModel
 
 
 class CompanyStatus(StrEnum):
@@ -21,7 +22,7 @@ class CompanyStatus(StrEnum):
 AccountNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,6}$")]
 
 
-class ReconciliationSetup(BaseModel):
+class ReconciliationSetup(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     accounts: list[AccountNumber] = Field(min_length=1, max_length=50)
@@ -35,12 +36,12 @@ class ReconciliationSetup(BaseModel):
         return accounts
 
 
-class ReconciledAccount(BaseModel):
+class ReconciledAccount(LazyModel):
     account: str
     name: str = ""
 
 
-class AccountBalanceView(BaseModel):
+class AccountBalanceView(LazyModel):
     account: str
     name: str = ""
     opening: Decimal
@@ -50,7 +51,7 @@ class AccountBalanceView(BaseModel):
     parts: int = 0  # transaction chunks stored for this account
 
 
-class BalanceSnapshot(BaseModel):
+class BalanceSnapshot(LazyModel):
     as_of: date
     period_from: date
     run_id: str
@@ -60,7 +61,7 @@ class BalanceSnapshot(BaseModel):
     currency: str | None = None
 
 
-class Company(BaseModel):
+class Company(LazyModel):
     tenant_id: str
     connection_id: str
     company_id: str
@@ -82,7 +83,7 @@ class Company(BaseModel):
         return bool(self.accounts)
 
 
-class CompanyView(BaseModel):
+class CompanyView(LazyModel):
     company_id: str
     name: str
     organisation_number: str | None
@@ -100,7 +101,7 @@ class CompanyView(BaseModel):
         return cls.model_validate(company.model_dump())
 
 
-class BalanceRefreshRequest(BaseModel):
+class BalanceRefreshRequest(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     as_of: date | None = Field(default=None, description="balance date; default: today in the schedule's zone; "
@@ -115,7 +116,7 @@ class BalanceRefreshRequest(BaseModel):
         return check_date(value)
 
 
-class LedgerEntryView(BaseModel):
+class LedgerEntryView(LazyModel):
     account: str
     entry_date: date
     amount: Decimal
@@ -124,7 +125,7 @@ class LedgerEntryView(BaseModel):
     transaction_type: str | None
 
 
-class LedgerPage(BaseModel):
+class LedgerPage(LazyModel):
     company_id: str
     account: str
     as_of: date

@@ -6,12 +6,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from .common import MAX_CATEGORY_LENGTH, check_date, has_two_decimals_at_most, utcnow
+from .common import LazyModel
 
 
-class Choice(BaseModel):
+class Choice(LazyModel):
     """One option the user picks after connecting (e.g. a 24SevenOffice transaction type)."""
 
     id: str
@@ -31,7 +32,7 @@ class ConnectionStatus(StrEnum):
     NEEDS_REAUTH = "needs_reauth"  # the vendor refused our credential; the user must connect again
 
 
-class TransferSchedule(BaseModel):
+class TransferSchedule(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     frequency: Frequency = Frequency.DAILY
@@ -76,7 +77,7 @@ SINGLE_ROW_KINDS = (MappingKind.ROUNDING, MappingKind.GIFT_CARD, MappingKind.INV
 NO_VAT_KINDS = (MappingKind.GIFT_CARD, MappingKind.INVENTORY, MappingKind.INVENTORY_CHANGE)
 
 
-class MappingRow(BaseModel):
+class MappingRow(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: MappingKind
@@ -130,7 +131,7 @@ class MappingRow(BaseModel):
         return f"{self.kind.value}:{self.key}"
 
 
-class AccountSetup(BaseModel):
+class AccountSetup(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     rows: list[MappingRow] = Field(min_length=1, max_length=1000)
@@ -169,7 +170,7 @@ class AccountSetup(BaseModel):
         return {row.row_id: row for row in self.rows}
 
 
-class Connection(BaseModel):
+class Connection(LazyModel):
     tenant_id: str
     connection_id: str
     vendor: str
@@ -200,7 +201,7 @@ class Connection(BaseModel):
         return self.account_setup is not None or self.reconciles
 
 
-class ConnectionCreate(BaseModel):
+class ConnectionCreate(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     vendor: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
@@ -208,7 +209,7 @@ class ConnectionCreate(BaseModel):
     schedule: TransferSchedule = Field(default_factory=TransferSchedule)
 
 
-class CredentialCreate(BaseModel):
+class CredentialCreate(LazyModel):
     """An integration user (vendors that log in with e-mail and password, e.g. 24SevenOffice)."""
 
     # hide_input_in_errors: a validation error printed or logged anywhere never shows the password.
@@ -251,7 +252,7 @@ def unsendable_text(value: str) -> str | None:
     return None
 
 
-class ConnectionView(BaseModel):
+class ConnectionView(LazyModel):
     """What the API shows of a connection: never any credential."""
 
     connection_id: str

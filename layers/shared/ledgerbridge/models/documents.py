@@ -6,9 +6,10 @@ import uuid
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from .common import utcnow
+from .common import LazyModel
 
 
 class DocumentState(StrEnum):
@@ -38,7 +39,7 @@ class DocumentKind(StrEnum):
 RUN_KINDS = frozenset({DocumentKind.COMPANY_IMPORT, DocumentKind.BALANCE_REFRESH})
 
 
-class DocumentRecord(BaseModel):
+class DocumentRecord(LazyModel):
     tenant_id: str
     connection_id: str
     document_id: str
@@ -100,7 +101,7 @@ class DocumentRecord(BaseModel):
         return f"LB-{digest[:16]}"
 
 
-class DocumentView(BaseModel):
+class DocumentView(LazyModel):
     document_id: str
     version: int
     kind: str
@@ -130,7 +131,7 @@ class DocumentView(BaseModel):
         return cls(**data, reference=record.reference)
 
 
-class TransferJob(BaseModel):
+class TransferJob(LazyModel):
     """The SQS message body: book one document version. ``job_id`` keys idempotency per message."""
 
     job_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
@@ -145,7 +146,7 @@ class TransferJob(BaseModel):
     prior_attempts: int = Field(default=0, ge=0)
 
 
-class RunJob(BaseModel):
+class RunJob(LazyModel):
     """The SQS message body of a run over a connection's companies (import or balance refresh).
 
     A run that cannot finish within one invocation hands over to a new message with the same
@@ -165,7 +166,7 @@ class RunJob(BaseModel):
     prior_attempts: int = Field(default=0, ge=0)  # as for TransferJob
 
 
-class ConnectionDueJob(BaseModel):
+class ConnectionDueJob(LazyModel):
     """The SQS message body the scheduler sends per due connection: "plan this connection's run
     for ``due_at``". A worker expands it into the connection's document jobs or its run
     (services.transfers.plan_due); the scheduler itself only pages the ``due`` index.

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..money import ZERO
+from .common import LazyModel
 
 
-class Account(BaseModel):
+class Account(LazyModel):
     number: str
     name: str
     active: bool = True
@@ -26,14 +27,14 @@ class Account(BaseModel):
     sales_type: str | None = None
 
 
-class VatCode(BaseModel):
+class VatCode(LazyModel):
     id: str
     code: str
     description: str = ""
     rate: Decimal
 
 
-class FiscalYear(BaseModel):
+class FiscalYear(LazyModel):
     id: str
     start: date
     end: date
@@ -50,7 +51,7 @@ class FiscalYear(BaseModel):
         return f"{self.start.isoformat()}–{self.end.isoformat()}"
 
 
-class Catalog(BaseModel):
+class Catalog(LazyModel):
     """What the customer has in the accounting system: the ground truth for the account setup."""
 
     company_name: str | None = None
@@ -66,7 +67,7 @@ class Catalog(BaseModel):
         return next((fy for fy in self.fiscal_years if fy.covers(day)), None)
 
 
-class VoucherLine(BaseModel):
+class VoucherLine(LazyModel):
     account: str
     debit: Decimal = ZERO
     credit: Decimal = ZERO
@@ -74,7 +75,7 @@ class VoucherLine(BaseModel):
     text: str = ""
 
 
-class Voucher(BaseModel):
+class Voucher(LazyModel):
     voucher_date: date
     text: str
     reference: str
@@ -99,7 +100,7 @@ class AttachmentFile:
     owner: str = ""
 
 
-class BookingReceipt(BaseModel):
+class BookingReceipt(LazyModel):
     vendor_document_id: str
     vendor_document_number: str | None = None
 

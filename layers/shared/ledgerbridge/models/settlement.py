@@ -9,10 +9,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from ..money import ZERO
 from .common import Amount, CategoryName, Identifier, check_date, has_two_decimals_at_most
+from .common import LazyModel
 
 # Base64 adds a third: 4 MiB of PDF is ~5.4 MiB of request, under Lambda's 6 MB payload limit.
 MAX_ATTACHMENT_BYTES = 4 * 1024 * 1024
@@ -28,7 +29,7 @@ __all__ = ["Attachment", "CategoryName", "GiftCards", "MAX_ATTACHMENT_BYTES", "M
 NOTHING_TO_BOOK_REASON = "no sales: nothing to book (closed day)"
 
 
-class SalesLine(BaseModel):
+class SalesLine(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     category: CategoryName
@@ -62,14 +63,14 @@ class SalesLine(BaseModel):
         return f"{self.category}@{_rate_text(self.vat_rate)}"
 
 
-class Payment(BaseModel):
+class Payment(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     method: CategoryName
     amount: Amount
 
 
-class GiftCards(BaseModel):
+class GiftCards(LazyModel):
     """Gift cards sold and redeemed during the day.
 
     A sold gift card is money received in advance: a liability without VAT, never revenue (VAT
@@ -89,7 +90,7 @@ class GiftCards(BaseModel):
         return self.sold == ZERO and self.redeemed == ZERO
 
 
-class Totals(BaseModel):
+class Totals(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     net: Amount
@@ -97,7 +98,7 @@ class Totals(BaseModel):
     gross: Amount
 
 
-class Attachment(BaseModel):
+class Attachment(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     file_name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^/\\]+$")]
@@ -121,7 +122,7 @@ class Attachment(BaseModel):
         return base64.b64decode(self.data)
 
 
-class Settlement(BaseModel):
+class Settlement(LazyModel):
     """A Z-report: what was sold (per category and VAT rate) and how it was paid.
 
     ``payments`` add up to ``totals.gross + gift_cards.sold - gift_cards.redeemed + cash_rounding``:

@@ -7,11 +7,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from ..money import ZERO
 from .common import Amount, CategoryName, Identifier, check_date
 from .settlement import Attachment
+from .common import LazyModel
 
 __all__ = ["MAX_NOTE_LENGTH", "MAX_STOCK_LINES", "STOCK_NOTHING_TO_BOOK_REASON", "StockKind", "StockLine",
            "StockRegistration"]
@@ -36,7 +37,7 @@ _SIGN_RULES: dict[str, tuple[str, str]] = {
 }
 
 
-class StockLine(BaseModel):
+class StockLine(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     category: CategoryName
@@ -45,7 +46,7 @@ class StockLine(BaseModel):
                                        "negative; count_adjustment: either")
 
 
-class StockRegistration(BaseModel):
+class StockRegistration(LazyModel):
     """A stock registration: goods received, a write-off (svinn) or a count adjustment (varetelling).
 
     Each is booked as a document of its own when the account setup has ``inventory_change`` on: the

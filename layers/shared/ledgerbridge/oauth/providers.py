@@ -6,19 +6,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..errors import ValidationFailed
 from ..settings import get_settings
+from ..models.common import LazyModel
 
 
-class RateLimit(BaseModel):
+class RateLimit(LazyModel):
     requests: int
     per_seconds: float
     per: str = "endpoint"
 
 
-class Provider(BaseModel):
+class Provider(LazyModel):
     vendor: str
     display_name: str
     auth_mode: str
