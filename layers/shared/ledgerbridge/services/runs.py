@@ -45,6 +45,7 @@ from ..repositories import connections as connection_store
 from ..repositories import documents, payloads
 from ..repositories.leases import LeaseBusy
 from .booking import RetryLater
+from .transfer_queue import enqueue
 
 logger = Logger(child=True)
 
@@ -73,8 +74,6 @@ def _require_connected(connection: Connection, capability: str) -> None:
 
 def _start(connection: Connection, kind: DocumentKind, run_id: str, business_date: date, trigger: str,
            **job_fields) -> str | None:
-    from .transfers import enqueue
-
     now = utcnow()
     record = DocumentRecord(
         tenant_id=connection.tenant_id, connection_id=connection.connection_id, document_id=run_id,
@@ -205,8 +204,6 @@ def execute(job: RunJob, *, deadline_ms: int, final_attempt: bool = False,
         logger.exception("run stopped by an unexpected error")
         return run.end_failed(f"stopped by an unexpected error ({type(exc).__name__}); start it again")
     if not finished:
-        from .transfers import enqueue
-
         enqueue([job.model_copy(update={"job_id": uuid.uuid4().hex, "trigger": "handover"})])
         return {"outcome": "handed_over", "run_id": job.run_id}
     return run.end()

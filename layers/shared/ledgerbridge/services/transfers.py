@@ -17,27 +17,11 @@ from ..domain.schedule import (
 from ..errors import Conflict, NotConnected, NotFound, ValidationFailed
 from ..models.common import utcnow
 from ..models.connection import Connection, ConnectionStatus
-from ..models.documents import ConnectionDueJob, DocumentRecord, DocumentState, RunJob, TransferJob
+from ..models.documents import ConnectionDueJob, DocumentRecord, DocumentState, TransferJob
 from ..repositories import connections as connection_store
 from ..repositories import documents
 from ..settings import get_settings
-
-
-def enqueue(jobs: "list[TransferJob] | list[RunJob]") -> int:
-    if not jobs:
-        return 0
-    queue_url = get_settings().transfer_queue_url
-    sqs = aws.client("sqs")
-    for start in range(0, len(jobs), 10):
-        chunk = jobs[start:start + 10]
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=[
-            {"Id": str(i), "MessageBody": job.model_dump_json()} for i, job in enumerate(chunk)
-        ])
-        if response.get("Failed"):
-            # Surface it: the scheduler run fails and EventBridge/the caller retries; the
-            # documents stay waiting, so nothing is lost.
-            raise RuntimeError(f"SQS refused {len(response['Failed'])} transfer jobs: {response['Failed'][0]}")
-    return len(jobs)
+from .transfer_queue import enqueue
 
 
 def _jobs(records: list[DocumentRecord], trigger: str) -> list[TransferJob]:

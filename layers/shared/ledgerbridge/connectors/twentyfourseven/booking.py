@@ -25,16 +25,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 from ...errors import AmbiguousVendorOutcome, PermanentVendorError, TransientVendorError, VendorError
 from ...text import cut_text
-from ..base import SUBMITTED, VENDOR_DOCUMENT_ID, VENDOR_DOCUMENT_NUMBER, AttachmentFile, BookingReceipt, Checkpoints
+from ..base import (
+    SUBMITTED,
+    VENDOR_DOCUMENT_ID,
+    VENDOR_DOCUMENT_NUMBER,
+    AttachmentFile,
+    BookingReceipt,
+    Checkpoints,
+    CompanyRef,
+)
+from .soap import as_list
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...models.connection import Connection
     from ..base import Voucher
-    from .connector import CompanyUnit
+
+
+class CompanyUnit(Protocol):
+    """What a booking needs of the connector's company unit (connector.CompanyUnit): SOAP calls
+    made as the company, under its session lease, and the company's name for messages."""
+
+    company: CompanyRef
+
+    def call(self, service: str, operation: str, **arguments: Any) -> Any: ...
+
+    def stream(self, service: str, operation: str, row_type: str, **arguments: Any) -> Iterator[dict[str, Any]]: ...
 
 # Where the settlement goes: the seed's "Type import" (AV: voucher reception, PÅ: the ledger).
 RECEPTION = "reception"
@@ -109,9 +128,7 @@ def fiscal_year_id(unit: "CompanyUnit", day: date) -> int:
 
 
 def _fiscal_years(unit: "CompanyUnit") -> list[dict[str, Any]]:
-    from .connector import _as_list
-
-    return _as_list(unit.call("transaction", "GetFiscalYears"), "FiscalYear")
+    return as_list(unit.call("transaction", "GetFiscalYears"), "FiscalYear")
 
 
 def _day(value: Any) -> date | None:
@@ -281,9 +298,7 @@ def find_booking(unit: "CompanyUnit", voucher: "Voucher", sent_to: str | None) -
 
 
 def product_exists(unit: "CompanyUnit", number: str) -> bool:
-    from .connector import _as_list
-
-    rows = _as_list(unit.call("product", "GetProducts", searchParams={"No": number},
+    rows = as_list(unit.call("product", "GetProducts", searchParams={"No": number},
                               returnProperties={"string": ["Id", "No", "Name"]}), "Product")
     return any(str(row.get("No") or "").upper() == number.upper() for row in rows)
 

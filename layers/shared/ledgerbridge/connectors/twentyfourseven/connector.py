@@ -55,7 +55,7 @@ from ..base import (
 )
 from . import booking
 from .booking import ShopSettings
-from .soap import NoIdentitySelected, SessionExpired, SoapClient, UnsendableValue, soap_client
+from .soap import NoIdentitySelected, SessionExpired, SoapClient, UnsendableValue, as_list, soap_client
 
 ZERO = Decimal("0")
 # The product 24SevenOffice invoicing needs for gift cards (DUELL's help article).
@@ -72,15 +72,6 @@ SEARCH_MONTHS = 13
 # How long one company's unit of work may hold the session before renewing the lease.
 UNIT_LEASE_SECONDS = 60
 SESSION_HANDOFF_SECONDS = 1.0
-
-
-def _as_list(value: Any, key: str) -> list[dict[str, Any]]:
-    """zeep renders an ArrayOfX as {"X": [...]} (or None when empty)."""
-    if not value:
-        return []
-    if isinstance(value, dict):
-        value = value.get(key) or []
-    return [v for v in value if v is not None]
 
 
 def _midnight(day: date) -> datetime:
@@ -140,7 +131,7 @@ class TwentyFourSevenConnector:
             return self.soap.call(service, operation, session_id=session, **arguments)
 
     def _identities(self) -> list[dict[str, Any]]:
-        return _as_list(self._call("auth", "GetIdentities"), "Identity")
+        return as_list(self._call("auth", "GetIdentities"), "Identity")
 
     @contextmanager
     def company(self, company: CompanyRef) -> Iterator["CompanyUnit"]:
@@ -215,11 +206,11 @@ class TwentyFourSevenConnector:
 
     @staticmethod
     def _company_choices(unit: "CompanyUnit", *, with_departments: bool) -> dict[str, list[Choice]]:
-        types = _as_list(unit.call("account", "GetTypeList"), "TypeData")
+        types = as_list(unit.call("account", "GetTypeList"), "TypeData")
         lists = {"transaction_type": [Choice(id=str(t["TypeNo"]), name=f"{t.get('TypeNo')} {t.get('Title') or ''}".strip())
                                       for t in types if t.get("TypeNo") is not None]}
         if with_departments:
-            departments = _as_list(unit.call("client", "GetDepartmentList"), "Department")
+            departments = as_list(unit.call("client", "GetDepartmentList"), "Department")
             lists["department"] = [Choice(id=str(d["Id"]), name=d.get("Name") or str(d["Id"])) for d in departments
                                    if d.get("Id") is not None]
         return lists
@@ -303,7 +294,7 @@ class TwentyFourSevenConnector:
                     sink: LedgerSink) -> list[AccountBalance]:
         numbers = [int(a) for a in accounts]
         with self.company(company) as unit:
-            aggregated = _as_list(unit.call("transaction", "GetAggregated", startDate=_midnight(period_from),
+            aggregated = as_list(unit.call("transaction", "GetAggregated", startDate=_midnight(period_from),
                                             accountNos={"short": numbers}, periodType="None", returnIB=True),
                                   "AggregatedData")
             opening = {str(a["AccountNo"]): Decimal(a.get("IncomingBalance") or 0) for a in aggregated}
@@ -319,7 +310,7 @@ class TwentyFourSevenConnector:
             # Proof, from the vendor's own aggregate, that opening + the entries read is the
             # balance after as_of: catches a misread opening balance (what "IncomingBalance"
             # means is not documented) or entries the date windows missed.
-            after = _as_list(unit.call("transaction", "GetAggregated", startDate=_midnight(as_of + timedelta(days=1)),
+            after = as_list(unit.call("transaction", "GetAggregated", startDate=_midnight(as_of + timedelta(days=1)),
                                        accountNos={"short": numbers}, periodType="None", returnIB=True),
                              "AggregatedData")
             closing = {str(a["AccountNo"]): Decimal(a.get("IncomingBalance") or 0) for a in after}
@@ -395,7 +386,7 @@ class CompanyUnit:
         return result
 
     def accounts(self) -> list[Account]:
-        rows = _as_list(self.call("account", "GetAccountList"), "AccountData")
+        rows = as_list(self.call("account", "GetAccountList"), "AccountData")
         return [Account(number=str(r["AccountNo"]), name=r.get("AccountName") or "") for r in rows
                 if r.get("AccountNo") is not None]
 
@@ -492,17 +483,17 @@ def company_catalog(unit: "CompanyUnit") -> Catalog:
     accounts by AccountId.
     """
     groups = {g["AccountId"]: g.get("Name") or str(g.get("Id"))
-              for g in _as_list(unit.call("client", "GetTypeGroupList", module="Sale"), "AccountingGroup")
+              for g in as_list(unit.call("client", "GetTypeGroupList", module="Sale"), "AccountingGroup")
               if g.get("AccountId") is not None}
     accounts = [Account(number=str(a["AccountNo"]), name=a.get("AccountName") or "",
                         vat_code_id=str(a["TaxNo"]) if a.get("TaxNo") else None,
                         sales_type=groups.get(a.get("AccountId")))
-                for a in _as_list(unit.call("account", "GetAccountList"), "AccountData") if a.get("AccountNo") is not None]
+                for a in as_list(unit.call("account", "GetAccountList"), "AccountData") if a.get("AccountNo") is not None]
     vat_codes = [VatCode(id=str(t["TaxNo"]), code=str(t["TaxNo"]), description=t.get("TaxName") or "",
                          rate=Decimal(str(t.get("TaxRate") or 0)))
-                 for t in _as_list(unit.call("account", "GetTaxCodeList"), "TaxCodeElement") if t.get("TaxNo") is not None]
+                 for t in as_list(unit.call("account", "GetTaxCodeList"), "TaxCodeElement") if t.get("TaxNo") is not None]
     years = []
-    for year in _as_list(unit.call("transaction", "GetFiscalYears"), "FiscalYear"):
+    for year in as_list(unit.call("transaction", "GetFiscalYears"), "FiscalYear"):
         start, end = booking._day(year.get("StartingDate")), booking._day(year.get("EndingDate"))
         if start and end:
             years.append(FiscalYear(id=str(start.year), start=start, end=end, locked=bool(year.get("IsLocked"))))

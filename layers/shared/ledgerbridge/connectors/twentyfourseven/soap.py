@@ -346,3 +346,12 @@ def soap_client(provider: Provider) -> SoapClient:
     if client is None:
         client = _clients.setdefault(provider.api_url, SoapClient(provider))
     return client
+
+
+def as_list(value: Any, key: str) -> list[dict[str, Any]]:
+    """zeep renders an ArrayOfX as {"X": [...]} (or None when empty)."""
+    if not value:
+        return []
+    if isinstance(value, dict):
+        value = value.get(key) or []
+    return [v for v in value if v is not None]
