@@ -17,13 +17,13 @@ import json
 import re
 import secrets
 import threading
-from dataclasses import asdict
 from decimal import Decimal
 from typing import Any, Callable
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from flask import Flask, Response, g, redirect, request
 
+from ..faults import add_fault_routes
 from . import ledger
 from .config import SimulatorConfig
 from .ledger import FieldError, ProcountorError
@@ -736,26 +736,7 @@ def create_app(config: SimulatorConfig | None = None, state: SimulatorState | No
         except (KeyError, StopIteration, TypeError, ValueError):
             return None
 
-    @app.post("/_sim/faults")
-    def sim_add_fault() -> Response:
-        try:
-            fault = Fault(**sim_body())
-        except (TypeError, ValueError) as exc:
-            return sim_error(str(exc))
-        state.add_fault(fault)
-        return json_response(asdict(fault), 201)
-
-    @app.get("/_sim/faults")
-    def sim_list_faults() -> Response:
-        with state.lock:
-            return json_response([asdict(f) for f in state.faults])
-
-    @app.delete("/_sim/faults")
-    def sim_clear_faults() -> Response:
-        with state.lock:
-            cleared = len(state.faults)
-            state.faults.clear()
-        return json_response({"cleared": cleared})
+    add_fault_routes(app, state, Fault, body=sim_body, refuse=sim_error, respond=json_response)
 
     @app.get("/_sim/companies")
     def sim_companies() -> Response:

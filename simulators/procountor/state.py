@@ -22,7 +22,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
-
+from ..faults import FaultQueue, FaultRules
 from . import seed
 from .config import SimulatorConfig
 
@@ -155,7 +155,7 @@ class LoginTicket:
 
 
 @dataclass
-class Fault:
+class Fault(FaultRules):
     """An injected misbehaviour. Matching faults fire in FIFO order, ``times`` times (-1 = forever).
 
     kinds: "status" (answer ``status`` + Procountor error body, do nothing), "rate_limit" (429, Retry-After
@@ -177,21 +177,12 @@ class Fault:
 
     KINDS = ("status", "rate_limit", "timeout_after_commit", "status_after_commit", "latency")
 
-    def __post_init__(self) -> None:
-        if self.kind not in self.KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {self.KINDS}")
-        if not 0 < self.probability <= 1:
-            raise ValueError("probability must be in (0, 1]")
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method.upper() == method.upper()) and path.startswith(self.path_prefix)
-
 
 # ---------------------------------------------------------------------------------------------
 # State
 # ---------------------------------------------------------------------------------------------
 
-class SimulatorState:
+class SimulatorState(FaultQueue):
     """All mutable simulator data. Tests may read and modify it directly (take ``lock`` if the server runs)."""
 
     def __init__(self, config: SimulatorConfig):
@@ -403,24 +394,6 @@ class SimulatorState:
                           and t.username == api_key.username]:
                 del self.access_tokens[token.token]
             return True
-
-    # -- faults ----------------------------------------------------------------------------------
-
-    def add_fault(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        """The first queued fault matching the request, consuming one of its firings."""
-        with self.lock:
-            for fault in self.faults:
-                if fault.matches(method, path) and (fault.probability >= 1 or self.rng.random() < fault.probability):
-                    if fault.times > 0:
-                        fault.times -= 1
-                        if fault.times == 0:
-                            self.faults.remove(fault)
-                    return fault
-            return None
 
     # -- rate limiting ---------------------------------------------------------------------------
 

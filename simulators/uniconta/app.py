@@ -13,12 +13,12 @@ import base64
 import binascii
 import re
 import threading
-from dataclasses import asdict
 from typing import Any
 from urllib.parse import unquote, urlencode
 
 from flask import Flask, Response, g, request
 
+from ..faults import add_fault_routes
 from . import journal, seed
 from .config import SimulatorConfig
 from .entities import ENTITIES, USER_FIELD_TYPES, EntityError, entity, text_value, user_field
@@ -313,26 +313,7 @@ def create_app(config: SimulatorConfig | None = None, state: SimulatorState | No
         except KeyError as exc:
             raise EntityError(404, "CouldNotFind", f"no company {key}") from exc
 
-    @app.post("/_sim/faults")
-    def sim_add_fault() -> Response:
-        try:
-            fault = Fault(**sim_body())
-        except (TypeError, ValueError) as exc:
-            return sim_error(str(exc))
-        state.add_fault(fault)
-        return json_response(asdict(fault), 201)
-
-    @app.get("/_sim/faults")
-    def sim_list_faults() -> Response:
-        with state.lock:
-            return json_response([asdict(f) for f in state.faults])
-
-    @app.delete("/_sim/faults")
-    def sim_clear_faults() -> Response:
-        with state.lock:
-            cleared = len(state.faults)
-            state.faults.clear()
-        return json_response({"cleared": cleared})
+    add_fault_routes(app, state, Fault, body=sim_body, refuse=sim_error, respond=json_response)
 
     @app.get("/_sim/companies")
     def sim_companies() -> Response:

@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
-
+from ..faults import FaultQueue, FaultRules
 from . import seed
 from .config import SimulatorConfig
 from .entities import ENTITIES, EntityDef, EntityError, Field, coerce, entity, out_value, user_field
@@ -90,7 +90,7 @@ class Usage:
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
-class Fault:
+class Fault(FaultRules):
     """An injected misbehaviour of the API (never of /_sim). Matching faults fire in FIFO order, ``times`` times
     (-1 = forever).
 
@@ -112,21 +112,12 @@ class Fault:
 
     KINDS = ("status", "timeout", "timeout_after_commit", "status_after_commit", "latency", "budget_exhausted")
 
-    def __post_init__(self) -> None:
-        if self.kind not in self.KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {self.KINDS}")
-        if not 0 < self.probability <= 1:
-            raise ValueError("probability must be in (0, 1]")
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method.upper() == method.upper()) and path.startswith(self.path_prefix)
-
 
 # ---------------------------------------------------------------------------------------------
 # State
 # ---------------------------------------------------------------------------------------------
 
-class SimulatorState:
+class SimulatorState(FaultQueue):
     """All mutable simulator data. Tests may read and modify it directly (take ``lock`` if the server runs)."""
 
     def __init__(self, config: SimulatorConfig, stop_event: threading.Event | None = None):
@@ -293,23 +284,6 @@ class SimulatorState:
             return {**asdict(usage), "day": usage.day.isoformat(), "budget": self.config.daily_call_budget,
                     "delayed": max(self.level(usage.calls), usage.carried_level),
                     "next_call_delay_s": self.delay_levels(usage) * self.config.delay_unit_s}
-
-    # -- faults ----------------------------------------------------------------------------------
-
-    def add_fault(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.matches(method, path) and (fault.probability >= 1 or self.rng.random() < fault.probability):
-                    if fault.times > 0:
-                        fault.times -= 1
-                        if fault.times == 0:
-                            self.faults.remove(fault)
-                    return fault
-            return None
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import re
 import secrets
 import threading
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -24,6 +24,7 @@ from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from flask import Flask, Response, g, redirect, request
 
+from ..faults import add_fault_routes
 from .config import SimulatorConfig
 from .state import Company, Fault, SimulatorState, utc_iso
 
@@ -795,26 +796,8 @@ def create_app(config: SimulatorConfig | None = None, state: SimulatorState | No
 
     # -- control endpoints -----------------------------------------------------------------------
 
-    @app.post("/_sim/faults")
-    def sim_add_fault() -> Response:
-        try:
-            fault = Fault(**(request.get_json(force=True) or {}))
-        except (TypeError, ValueError) as exc:
-            return json_response({"error": str(exc)}, 400)
-        state.add_fault(fault)
-        return json_response(asdict(fault), 201)
-
-    @app.get("/_sim/faults")
-    def sim_list_faults() -> Response:
-        with state.lock:
-            return json_response([asdict(f) for f in state.faults])
-
-    @app.delete("/_sim/faults")
-    def sim_clear_faults() -> Response:
-        with state.lock:
-            cleared = len(state.faults)
-            state.faults.clear()
-        return json_response({"cleared": cleared})
+    add_fault_routes(app, state, Fault, body=lambda: request.get_json(force=True) or {},
+                     refuse=lambda reason: json_response({"error": reason}, 400), respond=json_response)
 
     @app.get("/_sim/vouchers")
     def sim_vouchers() -> Response:

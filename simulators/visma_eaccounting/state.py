@@ -17,6 +17,8 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from ..faults import FaultQueue, FaultRules
+
 # Deterministic ids: uuid5 over company name + kind + key, so a seeded VAT code, fiscal year or
 # account has the same Id in every simulator run (handy for fixtures and the local dev setup).
 SEED_NAMESPACE = uuid.UUID("6f0c1c2e-7a51-4f4e-9d0a-5c1e2b3a4d5f")
@@ -243,7 +245,7 @@ class RefreshToken:
 
 
 @dataclass
-class Fault:
+class Fault(FaultRules):
     """An injected misbehaviour. Matching faults fire in FIFO order, ``times`` times (-1 = forever).
 
     kinds: "status" (answer ``status`` + Visma error body, do nothing), "rate_limit" (429 with
@@ -265,17 +267,8 @@ class Fault:
 
     KINDS = ("status", "rate_limit", "timeout_after_commit", "status_after_commit", "latency")
 
-    def __post_init__(self) -> None:
-        if self.kind not in self.KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {self.KINDS}")
-        if not 0 < self.probability <= 1:
-            raise ValueError("probability must be in (0, 1]")
 
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method == "*" or self.method.upper() == method.upper()) and path.startswith(self.path_prefix)
-
-
-class SimulatorState:
+class SimulatorState(FaultQueue):
     """All mutable simulator data. Tests may read and modify it directly (take ``lock`` if the server runs)."""
 
     def __init__(self, users: dict[str, dict[str, str]]):
@@ -355,24 +348,6 @@ class SimulatorState:
             self.access_tokens[access.token] = access
             self.refresh_tokens[refresh.token] = refresh
             return access, refresh
-
-    # -- faults ----------------------------------------------------------------------------------
-
-    def add_fault(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
-
-    def take_fault(self, method: str, path: str) -> Fault | None:
-        """The first queued fault matching the request, consuming one of its firings."""
-        with self.lock:
-            for fault in self.faults:
-                if fault.matches(method, path) and (fault.probability >= 1 or self.rng.random() < fault.probability):
-                    if fault.times > 0:
-                        fault.times -= 1
-                        if fault.times == 0:
-                            self.faults.remove(fault)
-                    return fault
-            return None
 
     # -- rate limiting ---------------------------------------------------------------------------
 
