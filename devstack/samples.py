@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 # A tiny but valid one-page PDF, standing in for the POS's Z-report printout.
 _PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
@@ -163,3 +164,41 @@ def stock_registration(day: date, kind: str = "goods_received", number: int = 1,
         body["attachment"] = {"file_name": f"{document_id}.pdf", "content_type": "application/pdf",
                               "data": z_report_pdf(document_id)}
     return body
+
+
+# --- payroll (Procountor) ----------------------------------------------------------------------------
+
+def payroll_setup(**overrides: Any) -> dict[str, Any]:
+    """A payroll bureau's setup for Palkkatoimisto Demo Oy: cost centres on Kustannuspaikka."""
+    return {"accounts": {}, "dimensions": {"cost_centre": "Kustannuspaikka"}, "create_missing_items": False,
+            "approve": False, **overrides}
+
+
+def payroll_journal(document_id: str = "run-2026-06", *, year: int = 2026, month: int = 6,
+                    corrections: tuple[int, ...] = (1, 2, 3, 4, 5), source_company: dict | None = None,
+                    cost_centre: str = "100", run_day: int = 25) -> dict[str, Any]:
+    """A month's payroll run with corrections for earlier months (seed 002's example: June with
+    January–May), as a payroll system's journal export gives it; every period balances."""
+    period = f"{year:04d}-{month:02d}"
+    lines: list[dict[str, Any]] = [
+        {"account": "5000", "debit": "10000.00", "text": "Palkat", "cost_centre": cost_centre},
+        {"account": "5000", "debit": "8000.00", "text": "Palkat", "cost_centre": "200"},
+        {"account": "6130", "debit": "3000.00", "text": "TyEL-maksut"},
+        {"account": "6410", "debit": "300.00", "text": "Sosiaaliturvamaksut"},
+        {"account": "2931", "credit": "3600.00", "text": "Ennakonpidätys"},
+        {"account": "2932", "credit": "3000.00", "text": "TyEL-maksuvelka"},
+        {"account": "2933", "credit": "300.00", "text": "Sosiaaliturvamaksuvelka"},
+        {"account": "2939", "credit": "14400.00", "text": "Nettopalkat"},
+    ]
+    for earlier in corrections:
+        concerns = f"{year:04d}-{earlier:02d}"
+        amount = f"{50 * earlier + 0.25:.2f}"
+        lines += [
+            {"account": "5010", "debit": amount, "text": f"Korjaus {concerns}: ylityö", "cost_centre": cost_centre,
+             "period": concerns},
+            {"account": "2939", "credit": amount, "text": f"Korjaus {concerns}: nettopalkka", "period": concerns},
+        ]
+    return {"document_id": document_id, "run_reference": f"Palkat {period}", "run_date": f"{period}-{run_day:02d}",
+            "pay_period": period, "currency": "EUR",
+            "source_company": source_company or {"id": "nmbrs-4711", "name": "Palkkatoimisto Demo Oy"},
+            "lines": lines}

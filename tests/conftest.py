@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from devstack import aws_resources, lambdas, reset_process_caches
+from simulators.procountor import ProcountorSimulator
 from simulators.twentyfourseven import TwentyFourSevenSimulator
 from simulators.visma_eaccounting import VismaSimulator
 
@@ -57,8 +58,24 @@ def tfso(tfso_server):
     tfso_server.clear_faults()
 
 
+@pytest.fixture(scope="session")
+def procountor_server():
+    simulator = ProcountorSimulator()
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
 @pytest.fixture
-def aws(monkeypatch, visma_server, tfso_server):
+def procountor(procountor_server):
+    """The Procountor simulator, back at its seed data (two companies behind demo@palkka.example)."""
+    procountor_server.reset()
+    yield procountor_server
+    procountor_server.clear_faults()
+
+
+@pytest.fixture
+def aws(monkeypatch, visma_server, tfso_server, procountor_server):
     """A fresh moto account with every table, queue and bucket of template.yaml."""
     from moto import mock_aws
 
@@ -72,6 +89,10 @@ def aws(monkeypatch, visma_server, tfso_server):
             "visma_eaccounting.api_url": f"{visma_server.base_url}/v2",
             "24sevenoffice.api_url": tfso_server.base_url,
             "24sevenoffice.hosts.webservices": tfso_server.base_url,
+            "procountor.authorize_url": f"{procountor_server.base_url}/login",
+            "procountor.hosts.keylogin": f"{procountor_server.base_url}/keylogin",
+            "procountor.token_url": f"{procountor_server.base_url}/api/oauth/token",
+            "procountor.api_url": f"{procountor_server.base_url}/api",
         }),
         "LB_APPLICATION_IDS": json.dumps({"24sevenoffice": TFSO_APPLICATION_ID}),
         "LB_BACKOFF_BASE_SECONDS": "0", "LB_VENDOR_TIMEOUT_SECONDS": "2",
@@ -97,6 +118,10 @@ def aws(monkeypatch, visma_server, tfso_server):
         reset_process_caches()
         session.client("secretsmanager").create_secret(
             Name="ledgerbridge/test/apps/visma_eaccounting",
+            SecretString=json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+        )
+        session.client("secretsmanager").create_secret(
+            Name="ledgerbridge/test/apps/procountor",
             SecretString=json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
         )
         yield session
@@ -138,7 +163,7 @@ class Api:
         parts = path.strip("/").split("/")
         if parts[0] == "oauth":
             function = "OAuthCallbackFunction"
-        elif len(parts) >= 3 and parts[2] == "settlements":
+        elif len(parts) >= 3 and parts[2] in ("settlements", "stock-registrations", "payroll-journals"):
             function = "IngestFunction"
         if len(parts) >= 2 and parts[0] == "connections":
             params["connection_id"] = parts[1]

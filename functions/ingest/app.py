@@ -1,4 +1,5 @@
-"""Ingest handler: POST /connections/{id}/settlements and /stock-registrations from the POS back office."""
+"""Ingest handler: POST /connections/{id}/settlements and /stock-registrations from the POS back office,
+/payroll-journals from a payroll system."""
 
 # No Powertools Tracer here: importing the X-Ray SDK costs ~300 ms of cold start in a function
 # that calls no vendor; the function's active tracing (template.yaml) still records every invocation.
@@ -11,6 +12,7 @@ from ledgerbridge.api.ingest import app
 
 logger = Logger()
 metrics = Metrics()
+_METRIC_BY_RESOURCE = {"stock-registrations": "StockRegistrations", "payroll-journals": "PayrollJournals"}
 
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event carries the tenant key
@@ -20,6 +22,6 @@ metrics = Metrics()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     response = app.resolve(event, context)
     accepted = response["statusCode"] < 300
-    what = "StockRegistrations" if str(event.get("resource") or "").endswith("/stock-registrations") else "Settlements"
+    what = _METRIC_BY_RESOURCE.get(str(event.get("resource") or "").rsplit("/", 1)[-1], "Settlements")
     metrics.add_metric(name=f"{what}Accepted" if accepted else f"{what}Rejected", unit=MetricUnit.Count, value=1)
     return response

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from pydantic import SecretStr
@@ -40,6 +40,44 @@ class OAuthTokens(LazyModel):
             "refresh_token": self.refresh_token.get_secret_value(),
             "expires_at": self.expires_at.isoformat(), "scope": self.scope,
         })
+
+
+class ApiKeyTokens(OAuthTokens):
+    """A machine-to-machine API key (Procountor's, per company) and the access token last issued for it.
+
+    There is no refresh token: each access token is asked for with ``client_credentials`` and the key,
+    under the same lease as a refresh, and stored back so that every container shares it."""
+
+    kind: str = "api_key"
+    api_key: SecretStr
+    access_token: SecretStr = SecretStr("")
+    refresh_token: SecretStr = SecretStr("")
+    expires_at: datetime = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+    def fresh(self, margin_seconds: int) -> bool:
+        return bool(self.access_token.get_secret_value()) and super().fresh(margin_seconds)
+
+    def dump_secret(self) -> str:
+        return json.dumps({
+            "kind": self.kind, "api_key": self.api_key.get_secret_value(),
+            "access_token": self.access_token.get_secret_value(), "expires_at": self.expires_at.isoformat(),
+            "scope": self.scope,
+        })
+
+
+def api_key_token_form(api_key: str) -> dict[str, str]:
+    """The token request for an API key (client_credentials; Procountor wants the redirect URI with it)."""
+    return {"grant_type": "client_credentials", "api_key": api_key,
+            "redirect_uri": get_settings().oauth_redirect_uri}
+
+
+def store_api_key(tenant_id: str, connection_id: str, api_key: str, first_token: dict[str, Any] | None = None) -> None:
+    """Store (or replace) a connection's API key, with the access token just issued for it, if any."""
+    tokens = ApiKeyTokens(api_key=api_key)
+    if first_token and first_token.get("access_token"):
+        tokens = ApiKeyTokens(api_key=api_key, access_token=first_token["access_token"],
+                              expires_at=utcnow() + timedelta(seconds=int(first_token.get("expires_in", 3600))))
+    store_tokens(tenant_id, connection_id, tokens)
 
 
 class AppCredentials(LazyModel):
@@ -166,6 +204,8 @@ class TokenSource:
         raw = _read(self.secret_name)
         if raw is None:
             raise NotConnected("the connection is not connected; press connect first")
+        if raw.get("kind") == "api_key":
+            return ApiKeyTokens.model_validate(raw)
         return OAuthTokens.model_validate(raw)
 
     def access_token(self, *, rejected: str | None = None) -> str:
@@ -189,6 +229,19 @@ class TokenSource:
             if tokens.fresh(margin) and tokens.access_token.get_secret_value() != rejected:
                 self._remember(tokens)
                 return tokens.access_token.get_secret_value()
+            if isinstance(tokens, ApiKeyTokens):
+                # No refresh token: a new access token for the key (a revoked key is CredentialRejected).
+                body = token_request(self.provider, api_key_token_form(tokens.api_key.get_secret_value()),
+                                     timeout=get_settings().vendor_timeout_seconds)
+                new_tokens: OAuthTokens = tokens.model_copy(update={
+                    "access_token": SecretStr(str(body.get("access_token") or "")),
+                    "expires_at": utcnow() + timedelta(seconds=int(body.get("expires_in", 3600)))})
+                if not new_tokens.access_token.get_secret_value():
+                    raise CredentialRejected(f"{self.provider.display_name} issued no access token for the API key")
+                store_tokens(self.tenant_id, self.connection_id, new_tokens)
+                self.refreshes += 1
+                self._remember(new_tokens)
+                return new_tokens.access_token.get_secret_value()
             spent = tokens.refresh_token.get_secret_value()
             try:
                 body = token_request(self.provider, {"grant_type": "refresh_token", "refresh_token": spent},

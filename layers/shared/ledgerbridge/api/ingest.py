@@ -1,5 +1,6 @@
 """The ingest API: a POS back office pushes daily settlements (with the Z-report PDF) and stock
-registrations (goods received, write-offs, count adjustments, with the delivery note or count sheet).
+registrations (goods received, write-offs, count adjustments, with the delivery note or count sheet);
+a payroll system pushes the journals of its payroll runs.
 
 Both answer alike: 201 new, 200 identical resend, 409 changed content (unless superseded before it
 was booked), 400 malformed JSON, 415 not JSON, 422 invalid; every refusal is logged in the export log.
@@ -19,10 +20,11 @@ from ..errors import LedgerbridgeError
 from ..models.common import utcnow
 from ..models.documents import DocumentKind, DocumentView
 from ..models.settlement import Settlement
+from ..models.payroll import PayrollJournal
 from ..models.stock import StockRegistration
 from ..repositories import connections as connection_store
 from ..repositories import documents
-from ..services.ingest import IngestResult, ingest_settlement, ingest_stock_registration
+from ..services.ingest import IngestResult, ingest_payroll_journal, ingest_settlement, ingest_stock_registration
 from .common import (
     BODY_ERRORS,
     MAX_PATH_ID,
@@ -89,6 +91,33 @@ def post_stock_registration(
                                                                                 supersede=supersede))
 
 
+PAYROLL_JOURNALS_DESCRIPTION = (
+    "The journal of one payroll run (e.g. Nmbrs' journal entries), booked as **one ledger receipt per accounting "
+    "period its lines concern**: a normal run's lines concern its `pay_period`; correction lines name the earlier "
+    "`period` they concern and are booked in it (a June run with corrections for January–May becomes six "
+    "receipts, dated inside January…June). Each receipt is named with `run_reference` and its period.\n\n"
+    "Every period's lines must balance (debits = credits): a period that does not is refused with 422 naming the "
+    "period and the difference. A journal whose `source_company` is a test company, or whose group is blocked, is "
+    "refused with 422 and that reason. Accounts and `cost_centre` / `cost_unit` are booked as the connection's "
+    "payroll setup maps them (PUT /connections/{id}/payroll-setup).\n\n"
+    "Answers as for settlements: 201 new, 200 identical resend, 409 changed content (send `?supersede=true` to "
+    "replace a version none of whose receipts was sent yet), 400 malformed JSON, 415 not JSON, 422 invalid; "
+    "refusals are logged in the export log as `rejected`. The export log shows the journal once, with each "
+    "period's receipt (`parts`: id, number, state)."
+)
+
+
+@app.post("/connections/<connection_id>/payroll-journals", summary="Push a payroll journal",
+          description=PAYROLL_JOURNALS_DESCRIPTION, responses=INGEST_ANSWERS)
+def post_payroll_journal(
+    connection_id: PathId,
+    journal: Annotated[PayrollJournal, Body()],
+    supersede: Annotated[bool, Query()] = False,
+) -> Response[DocumentView]:
+    return _accepted(connection_id, lambda tenant_id: ingest_payroll_journal(tenant_id, connection_id, journal,
+                                                                             supersede=supersede))
+
+
 def _accepted(connection_id: str, ingest: Callable[[str], IngestResult]) -> Response[DocumentView]:
     try:
         result = ingest(tenant_of(app))
@@ -101,15 +130,19 @@ def _accepted(connection_id: str, ingest: Callable[[str], IngestResult]) -> Resp
                     body=DocumentView.of(result.record))
 
 
+_KIND_BY_PATH = {"stock-registrations": DocumentKind.STOCK_REGISTRATION,
+                 "payroll-journals": DocumentKind.PAYROLL_JOURNAL}
+
+
 def _kind() -> DocumentKind:
     """The kind of document the current request sends (the export log's kind for a refusal)."""
     path = (app.current_event.path or "").rstrip("/")
-    return DocumentKind.STOCK_REGISTRATION if path.endswith("/stock-registrations") else DocumentKind.DAILY_SETTLEMENT
+    return _KIND_BY_PATH.get(path.rsplit("/", 1)[-1], DocumentKind.DAILY_SETTLEMENT)
 
 
 def _noun() -> str:
     """What the current request sends, as refusals name it."""
-    return "stock registration" if _kind() is DocumentKind.STOCK_REGISTRATION else "settlement"
+    return _kind().value.replace("_", " ").replace("daily ", "")
 
 
 @app.exception_handler(RequestValidationError)
@@ -140,10 +173,20 @@ def _log_rejection(connection_id: str, message: str) -> None:
     except LedgerbridgeError:
         return  # unknown connection or tenant: nothing to log against
     document_id, business_date = _peek(app.current_event.body)
+    if business_date is None and _kind() is DocumentKind.PAYROLL_JOURNAL:
+        business_date = _peek_date(app.current_event.body, "run_date")
     documents.record_rejection(tenant_id, connection_id, document_id=document_id,
                                business_date=business_date or utcnow().date(), reason=message,
                                kind=_kind().value)
     logger.info(f"{_noun()} rejected", extra={"connection_id": connection_id, "document_id": document_id})
+
+
+def _peek_date(body: str | None, name: str) -> date | None:
+    try:
+        data = exact_json_body(body or "")
+        return date.fromisoformat(str(data.get(name))) if isinstance(data, dict) else None
+    except ValueError:
+        return None
 
 
 def _peek(body: str | None) -> tuple[str | None, date | None]:

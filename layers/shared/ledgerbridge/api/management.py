@@ -8,9 +8,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from botocore.exceptions import ClientError
-from pydantic import ConfigDict, Field
+from typing import Literal
 
-from ..connectors.base import Catalog
+from pydantic import ConfigDict, Field, SecretStr
+
+from ..connectors.base import Catalog, Dimension, FiscalYear
 from ..errors import NotFound, ValidationFailed
 from ..models.common import EARLIEST_DATE, LATEST_FILTER_DATE
 from ..models.connection import (
@@ -22,6 +24,7 @@ from ..models.connection import (
     TransferSchedule,
 )
 from ..models.documents import DocumentState, DocumentView
+from ..models.payroll import PayrollSetup
 from ..repositories import documents as document_store
 from ..services import connections, oauth, transfers
 from .common import BODY_ERRORS, TENANT_ERRORS, PathId, answers, new_resolver, tenant_of
@@ -55,6 +58,21 @@ class CheckResult(LazyModel):
     warnings: list[str] = Field(default_factory=list, description="what works but deserves attention")
     choices: dict[str, list[Choice]] = Field(default_factory=dict,
                                              description="lists to pick from by setting name (PUT vendor-settings)")
+    company_id: str | None = Field(None, description="the vendor's id of the company: the connection is bound to it")
+    business_id: str | None = Field(None, description="the company's business id (Y-tunnus, org. no.)")
+    fiscal_years: list[FiscalYear] = Field(default_factory=list,
+                                           description="fiscal years with their periods' status, where the vendor "
+                                                       "tracks periods (Procountor)")
+    dimensions: list[Dimension] = Field(default_factory=list, description="dimensions (cost centres, cost units…) "
+                                                                          "with their items, where the vendor has them")
+
+
+class ApiKeyCreate(LazyModel):
+    """A machine-to-machine API key copied from the vendor (Procountor: "API client keys")."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    api_key: SecretStr = Field(min_length=8, max_length=4096)
 
 
 class TransferWindow(LazyModel):
@@ -115,8 +133,36 @@ def put_schedule(connection_id: PathId, schedule: Annotated[TransferSchedule, Bo
 
 @app.post("/connections/<connection_id>/connect",
           responses=answers({200: "A one-time link for the user's browser."}, *TENANT_ERRORS))
-def connect(connection_id: PathId) -> ConnectStarted:
-    return ConnectStarted(connect_url=oauth.start(tenant_of(app), connection_id))
+def connect(connection_id: PathId,
+            credential: Annotated[Literal["oauth", "api_key"], Query(
+                description="oauth: the interactive sign-in (refresh tokens); api_key: the vendor's "
+                            "machine-to-machine sign-in, which issues a per-company API key (Procountor's "
+                            "/keylogin, recommended for unattended integrations)")] = "oauth") -> ConnectStarted:
+    return ConnectStarted(connect_url=oauth.start(tenant_of(app), connection_id, credential))
+
+
+@app.put("/connections/<connection_id>/api-key",
+         responses=answers({200: "Stored and tested: the verdict (`ok: false` with the reason when refused)."},
+                           *TENANT_ERRORS, *BODY_ERRORS, *VENDOR_ERRORS))
+def put_api_key(connection_id: PathId, credential: Annotated[ApiKeyCreate, Body()]) -> CheckResult:
+    """Store an API key copied from the vendor (Procountor: Management > API client keys) and test it."""
+    return CheckResult.model_validate(connections.store_api_key(tenant_of(app), connection_id,
+                                                                credential.api_key.get_secret_value()))
+
+
+@app.get("/connections/<connection_id>/payroll-setup",
+         responses=answers({200: "The saved payroll setup (null: none yet)."}, *TENANT_ERRORS))
+def get_payroll_setup(connection_id: PathId) -> PayrollSetup | None:
+    return connections.get(tenant_of(app), connection_id).payroll_setup
+
+
+@app.put("/connections/<connection_id>/payroll-setup",
+         responses=answers({200: "Checked against the company's chart and dimensions, and saved."}, *TENANT_ERRORS,
+                           *BODY_ERRORS, *VENDOR_ERRORS))
+def put_payroll_setup(connection_id: PathId, setup: Annotated[PayrollSetup, Body()]) -> ConnectionView:
+    """How payroll journals are booked: account mapping, dimensions (cost centre → e.g. "Kustannuspaikka"),
+    whether unknown dimension items are created, whether receipts are approved by the hub."""
+    return ConnectionView.of(connections.save_payroll_setup(tenant_of(app), connection_id, setup))
 
 
 @app.post("/connections/<connection_id>/check",

@@ -29,9 +29,12 @@ from ..models.connection import Choice  # one option the user picks after connec
 # re-exported here so connectors keep speaking it through the protocol module.
 from ..models.ledger import (
     Account,
+    AccountingPeriod,
     AttachmentFile,
     BookingReceipt,
     Catalog,
+    Dimension,
+    DimensionItem,
     FiscalYear,
     VatCode,
     Voucher,
@@ -41,11 +44,12 @@ from ..models.common import LazyModel
 
 __all__ = [
     # re-exported vocabulary
-    "Account", "AttachmentFile", "BookingReceipt", "Catalog", "FiscalYear", "VatCode", "Voucher", "VoucherLine",
+    "Account", "AccountingPeriod", "AttachmentFile", "BookingReceipt", "Catalog", "Dimension", "DimensionItem",
+    "FiscalYear", "VatCode", "Voucher", "VoucherLine",
     # the protocol and its own types
     "AccountBalance", "AccountMissing", "BOOKING", "BookingConnector", "COMPANIES", "Checkpoints",
     "CompanyAccessLost", "CompanyDirectory", "CompanyRef", "ConnectionCheck", "Connector", "LedgerEntry",
-    "LedgerMismatch", "LedgerReader", "LedgerSink", "RECONCILIATION", "SUBMITTED", "VENDOR_DOCUMENT_ID",
+    "LedgerMismatch", "LedgerReader", "LedgerSink", "PreflightCheck", "RECONCILIATION", "SUBMITTED", "VENDOR_DOCUMENT_ID",
     "VENDOR_DOCUMENT_NUMBER", "VendorCompany", "require",
 ]
 
@@ -61,6 +65,12 @@ class ConnectionCheck:
     companies: int | None = None  # how many client companies the credential reaches, if several
     # What works but deserves attention (24SevenOffice: no GIFTCARD product for invoiced gift cards).
     warnings: list[str] = field(default_factory=list)
+    # The vendor's id of the company the credential acts for (a connection stays bound to it) and its
+    # business id; fiscal years with their periods and dimensions, where the vendor has them (Procountor).
+    company_id: str | None = None
+    business_id: str | None = None
+    fiscal_years: list[FiscalYear] = field(default_factory=list)
+    dimensions: list[Dimension] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,18 @@ class BookingConnector(Connector, Protocol):
         ``checkpoints``: the attempt's own (where it was sent, say). Where absence cannot be
         proven, raise a PermanentVendorError saying what a person should check before a replay
         with ``resend``."""
+
+
+@runtime_checkable
+class PreflightCheck(Protocol):
+    """Optional for a ``BookingConnector``: what the vendor would refuse, checked before anything is sent.
+
+    A document booked as several vouchers (a payroll journal: one receipt per period) must not be
+    half booked because its third period is closed: the core calls this with every voucher of the
+    document still to be sent, before sending the first of them."""
+
+    def check_bookable(self, vouchers: list[Voucher]) -> None:
+        """Raise PermanentVendorError saying what a person must fix (reopen a period, create an item)."""
 
 
 @runtime_checkable

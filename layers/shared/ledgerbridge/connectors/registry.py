@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 _PACKAGES = {
     "visma_eaccounting": "ledgerbridge.connectors.visma_eaccounting",
     "24sevenoffice": "ledgerbridge.connectors.twentyfourseven",
+    "procountor": "ledgerbridge.connectors.procountor",
 }
 
 
@@ -31,3 +32,10 @@ def connector_for(connection: "Connection") -> Connector:
     require_supported(connection.vendor)
     module = importlib.import_module(_PACKAGES[connection.vendor])
     return module.build_connector(provider(connection.vendor), connection)
+
+
+def connector_module(vendor: str):  # noqa: ANN201 - a module
+    """The vendor's connector package, for its module-level hooks (``identify``: the company a new
+    access token acts for; ``access_token_for_api_key``)."""
+    require_supported(vendor)
+    return importlib.import_module(_PACKAGES[vendor])

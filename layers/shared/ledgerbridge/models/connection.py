@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_vali
 
 from .common import MAX_CATEGORY_LENGTH, check_date, has_two_decimals_at_most, utcnow
 from .common import LazyModel
+from .payroll import PayrollSetup
 
 
 class Choice(LazyModel):
@@ -178,7 +179,12 @@ class Connection(LazyModel):
     status: ConnectionStatus = ConnectionStatus.CREATED
     schedule: TransferSchedule = Field(default_factory=TransferSchedule)
     account_setup: AccountSetup | None = None
+    # How payroll journals are booked (accounts, dimensions, approval): vendors that take them.
+    payroll_setup: PayrollSetup | None = None
     vendor_company: str | None = None
+    # The vendor's id of the company the connection is bound to, from its first connect on: a
+    # reconnect to another company is refused (one company per connection, never switched silently).
+    vendor_company_id: str | None = None
     vendor_currency: str | None = None
     status_reason: str | None = None
     next_run_at: datetime | None = None
@@ -198,7 +204,12 @@ class Connection(LazyModel):
 
     @property
     def has_scheduled_work(self) -> bool:
-        return self.account_setup is not None or self.reconciles
+        return self.has_booking_setup or self.reconciles
+
+    @property
+    def has_booking_setup(self) -> bool:
+        """Some kind of document can be booked: an account setup (settlements) or a payroll setup."""
+        return self.account_setup is not None or self.payroll_setup is not None
 
 
 class ConnectionCreate(LazyModel):
@@ -264,6 +275,8 @@ class ConnectionView(LazyModel):
     vendor_currency: str | None
     schedule: TransferSchedule
     account_setup: AccountSetup | None
+    payroll_setup: PayrollSetup | None = None
+    vendor_company_id: str | None = None
     next_run_at: datetime | None
     last_run_at: datetime | None
     created_at: datetime

@@ -31,6 +31,8 @@ class DocumentKind(StrEnum):
     DAILY_SETTLEMENT = "daily_settlement"
     # Goods received, a write-off or a count adjustment (models/stock.py), booked as inventory change.
     STOCK_REGISTRATION = "stock_registration"
+    # The journal of a payroll run (models/payroll.py), booked as one receipt per period it concerns.
+    PAYROLL_JOURNAL = "payroll_journal"
     COMPANY_IMPORT = "company_import"
     BALANCE_REFRESH = "balance_refresh"
 
@@ -56,8 +58,11 @@ class DocumentRecord(LazyModel):
     attempts: int = 0
     # Failed only because retries ran out (vendor down): a DLQ redrive may take it up again.
     failure_transient: bool = False
-    # Vendor-specific checkpoints of a booking in progress (attachment id, voucher id, ...).
+    # Vendor-specific checkpoints of a booking in progress (attachment id, voucher id, ...). A
+    # document booked as several vendor documents keeps each part's under "<part>/<key>".
     progress: dict[str, str] = Field(default_factory=dict)
+    # The parts a document books as, in booking order (a payroll journal: its periods); empty: one voucher.
+    parts: list[str] = Field(default_factory=list)
     payload_key: str
     received_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -88,7 +93,18 @@ class DocumentRecord(LazyModel):
     @property
     def vendor_contacted(self) -> bool:
         """The vendor may hold a document of this version (we sent it, or it answered with an id)."""
-        return bool(self.progress.get("submitted") or self.progress.get("vendor_document_id"))
+        return any(self.progress.get(part_key(part, key)) for part in self.part_names
+                   for key in ("submitted", "vendor_document_id"))
+
+    @property
+    def in_doubt(self) -> list[str | None]:
+        """The parts sent without a clear answer (None: the document's one voucher)."""
+        return [part for part in self.part_names if self.progress.get(part_key(part, "submitted"))
+                and not self.progress.get(part_key(part, "vendor_document_id"))]
+
+    @property
+    def part_names(self) -> list[str | None]:
+        return list(self.parts) or [None]
 
     @property
     def reference(self) -> str:
@@ -99,6 +115,23 @@ class DocumentRecord(LazyModel):
             f"{self.tenant_id}/{self.connection_id}/{self.document_id}/{self.version}".encode()
         ).hexdigest()
         return f"LB-{digest[:16]}"
+
+
+def part_key(part: str | None, key: str) -> str:
+    """The progress key of ``key`` for one part of a document (the plain key for a one-voucher document)."""
+    return f"{part}/{key}" if part else key
+
+
+class PartView(LazyModel):
+    """One vendor document of a document booked as several (a payroll journal's receipt for a period)."""
+
+    part: str = Field(description="e.g. the period 2026-01")
+    state: Literal["pending", "sent", "booked"] = Field(
+        description="pending: not sent yet; sent: sent, its answer not yet known (looked up before anything is "
+                    "sent again); booked: at the vendor")
+    vendor_document_id: str | None = None
+    vendor_document_number: str | None = None
+    vendor_status: str | None = Field(None, description="the vendor's state of it, e.g. UNFINISHED or APPROVED")
 
 
 class DocumentView(LazyModel):
@@ -120,6 +153,8 @@ class DocumentView(LazyModel):
     booked_at: datetime | None
     outcomes: dict[str, dict[str, str]] = Field(default_factory=dict)
     summary: dict[str, int] = Field(default_factory=dict)
+    parts: list[PartView] = Field(default_factory=list, description="a document booked as several vendor "
+                                  "documents (a payroll journal: one receipt per period): each one's state")
 
     @classmethod
     def of(cls, record: DocumentRecord) -> "DocumentView":
@@ -128,6 +163,14 @@ class DocumentView(LazyModel):
         data["vendor_document_id"] = data["vendor_document_id"] or record.progress.get("vendor_document_id")
         data["vendor_document_number"] = (data["vendor_document_number"]
                                           or record.progress.get("vendor_document_number"))
+        progress = record.progress
+        data["parts"] = [PartView(
+            part=part, vendor_document_id=progress.get(part_key(part, "vendor_document_id")),
+            vendor_document_number=progress.get(part_key(part, "vendor_document_number")),
+            vendor_status=progress.get(part_key(part, "vendor_status")),
+            state=("booked" if progress.get(part_key(part, "vendor_document_id")) else
+                   "sent" if progress.get(part_key(part, "submitted")) else "pending"),
+        ) for part in record.parts]
         return cls(**data, reference=record.reference)
 
 

@@ -34,11 +34,33 @@ class VatCode(LazyModel):
     rate: Decimal
 
 
+class AccountingPeriod(LazyModel):
+    """A period of a fiscal year (a month, usually) and whether it takes entries."""
+
+    start: date
+    end: date
+    status: str = "open"  # open | closed (the vendor's own word in vendor_status)
+    vendor_status: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status == "open"
+
+    @property
+    def label(self) -> str:
+        return f"{self.start.year:04d}-{self.start.month:02d}"
+
+
 class FiscalYear(LazyModel):
     id: str
     start: date
     end: date
     locked: bool = False
+    # Where the vendor keeps periods of its own (Procountor's tracking periods); empty: not tracked.
+    periods: list[AccountingPeriod] = Field(default_factory=list)
+
+    def period_for(self, day: date) -> AccountingPeriod | None:
+        return next((p for p in self.periods if p.start <= day <= p.end), None)
 
     def covers(self, day: date) -> bool:
         return self.start <= day <= self.end
@@ -49,6 +71,25 @@ class FiscalYear(LazyModel):
         if self.start.year == self.end.year:
             return str(self.start.year)
         return f"{self.start.isoformat()}–{self.end.isoformat()}"
+
+
+class DimensionItem(LazyModel):
+    id: str
+    code: str
+    name: str = ""
+    active: bool = True
+
+
+class Dimension(LazyModel):
+    """A way to tag entries besides the account (cost centre, cost unit, project): Procountor's dimensions."""
+
+    id: str
+    name: str
+    active: bool = True
+    items: list[DimensionItem] = Field(default_factory=list)
+
+    def item(self, code: str) -> DimensionItem | None:
+        return next((i for i in self.items if i.code == code), None)
 
 
 class Catalog(LazyModel):
@@ -62,6 +103,20 @@ class Catalog(LazyModel):
     # customer sets one up, said in the 422 that names the account.
     sales_types_required: bool = False
     sales_type_setup: str | None = None
+    dimensions: list[Dimension] = Field(default_factory=list)
+
+    def dimension(self, name: str) -> Dimension | None:
+        """By name, as a person types it (case and surrounding spaces do not matter)."""
+        wanted = name.strip().casefold()
+        return next((d for d in self.dimensions if d.name.strip().casefold() == wanted), None)
+
+    def account(self, number: str) -> Account | None:
+        """The account in any fiscal year's chart (the newest year's entry first)."""
+        for accounts in self.accounts.values():
+            for account in accounts:
+                if account.number == number:
+                    return account
+        return None
 
     def fiscal_year_for(self, day: date) -> FiscalYear | None:
         return next((fy for fy in self.fiscal_years if fy.covers(day)), None)
@@ -73,6 +128,8 @@ class VoucherLine(LazyModel):
     credit: Decimal = ZERO
     vat_code_id: str | None = None
     text: str = ""
+    # Dimension name -> item code (e.g. {"Kustannuspaikka": "200"}), where the vendor has dimensions.
+    dimensions: dict[str, str] = Field(default_factory=dict)
 
 
 class Voucher(LazyModel):
@@ -82,6 +139,9 @@ class Voucher(LazyModel):
     lines: list[VoucherLine]
     currency: str = "NOK"
     series: str | None = None
+    # Which part of its document this voucher is, where a document books as several (a payroll
+    # journal: one receipt per period, part = "2026-01"); None: the document's one voucher.
+    part: str | None = None
 
     def total_debit(self) -> Decimal:
         return sum((line.debit for line in self.lines), ZERO)
@@ -103,7 +163,9 @@ class AttachmentFile:
 class BookingReceipt(LazyModel):
     vendor_document_id: str
     vendor_document_number: str | None = None
+    # The vendor's state of the document (Procountor: UNFINISHED or APPROVED), where it has one.
+    vendor_status: str | None = None
 
 
-__all__ = ["Account", "AttachmentFile", "BookingReceipt", "Catalog", "FiscalYear", "VatCode", "Voucher",
-           "VoucherLine"]
+__all__ = ["Account", "AccountingPeriod", "AttachmentFile", "BookingReceipt", "Catalog", "Dimension", "DimensionItem",
+           "FiscalYear", "VatCode", "Voucher", "VoucherLine"]

@@ -40,6 +40,18 @@ class Provider(LazyModel):
     login_retry_after_seconds: int = 60
     authorize_params: dict[str, str] = Field(default_factory=dict)
     rate_limit: RateLimit | None = None
+    # False: the vendor registers one redirect URI without a query string (the connection is in state only).
+    redirect_uri_query_allowed: bool = True
+    # How the vendor wants a journal without VAT described (Procountor: vat_type, vat_status).
+    journal: dict[str, str | int] = Field(default_factory=dict)
+
+    @property
+    def journal_vat_type(self) -> str:
+        return str(self.journal.get("vat_type", "PURCHASE"))
+
+    @property
+    def journal_vat_status(self) -> int:
+        return int(self.journal.get("vat_status", 2))
 
 
 @lru_cache(maxsize=1)

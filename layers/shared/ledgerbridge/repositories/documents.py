@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models.common import utcnow
-from ..models.documents import DocumentRecord, DocumentState
+from ..models.documents import DocumentRecord, DocumentState, part_key
 from ..settings import get_settings
 from .dynamo import ddb, from_item, is_conditional_failure, query_all, to_item, values
 
@@ -83,6 +83,7 @@ def create(record: DocumentRecord, *, supersedes: DocumentRecord | None = None) 
             raise
         return
     old_key = _key(supersedes.tenant_id, supersedes.connection_id, supersedes.document_id, supersedes.version)
+    untouched = [part_key(part, key) for part in supersedes.part_names for key in ("submitted", "vendor_document_id")]
     try:
         ddb().transact_write_items(TransactItems=[
             put,
@@ -91,9 +92,10 @@ def create(record: DocumentRecord, *, supersedes: DocumentRecord | None = None) 
                 "UpdateExpression": "SET #s = :sup, state_pk = :spk, reason = :r, updated_at = :now",
                 # Never replace a version the vendor may already hold: that would book twice. A day
                 # logged as nothing to book (closed) was never sent anywhere: a resend with sales replaces it.
-                "ConditionExpression": "#s IN (:waiting, :failed, :nothing) AND attribute_not_exists(progress.submitted) "
-                                       "AND attribute_not_exists(progress.vendor_document_id)",
-                "ExpressionAttributeNames": {"#s": "state"},
+                # Every part's checkpoints count: one receipt of a journal sent is enough to keep it.
+                "ConditionExpression": "#s IN (:waiting, :failed, :nothing) AND " + " AND ".join(
+                    f"attribute_not_exists(progress.#p{i})" for i in range(len(untouched))),
+                "ExpressionAttributeNames": {"#s": "state", **{f"#p{i}": key for i, key in enumerate(untouched)}},
                 "ExpressionAttributeValues": values({
                     ":sup": DocumentState.SUPERSEDED.value,
                     ":spk": _state_pk(supersedes.tenant_id, supersedes.connection_id, DocumentState.SUPERSEDED),
@@ -362,14 +364,21 @@ def leave_reason(record: DocumentRecord, reason: str) -> bool:
 
 
 def clear_doubt(record: DocumentRecord) -> DocumentRecord:
-    """A person confirmed the unanswered post never arrived: forget that it was sent (failed only)."""
+    """A person confirmed the unanswered post never arrived: forget that it was sent (failed only).
+    Every part sent without an answer is cleared; a part the vendor answered stays as it is."""
+    doubtful = record.in_doubt or record.part_names[:1]
     try:
         response = ddb().update_item(
             TableName=_table(),
             Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
-            UpdateExpression="REMOVE progress.submitted SET updated_at = :now",
-            ConditionExpression="#s = :failed AND attribute_not_exists(progress.vendor_document_id)",
-            ExpressionAttributeNames={"#s": "state"},
+            UpdateExpression="REMOVE " + ", ".join(f"progress.#s{i}" for i in range(len(doubtful)))
+                             + " SET updated_at = :now",
+            ConditionExpression="#s = :failed AND " + " AND ".join(
+                f"attribute_not_exists(progress.#v{i})" for i in range(len(doubtful))),
+            ExpressionAttributeNames={"#s": "state",
+                                      **{f"#s{i}": part_key(part, "submitted") for i, part in enumerate(doubtful)},
+                                      **{f"#v{i}": part_key(part, "vendor_document_id")
+                                         for i, part in enumerate(doubtful)}},
             ExpressionAttributeValues=values({":now": utcnow().isoformat(), ":failed": DocumentState.FAILED.value}),
             ReturnValues="ALL_NEW",
         )

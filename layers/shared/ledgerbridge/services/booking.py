@@ -19,13 +19,23 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from ..connectors import registry
-from ..connectors.base import SUBMITTED, VENDOR_DOCUMENT_ID, VENDOR_DOCUMENT_NUMBER, AttachmentFile
+from ..connectors.base import (
+    SUBMITTED,
+    VENDOR_DOCUMENT_ID,
+    VENDOR_DOCUMENT_NUMBER,
+    AttachmentFile,
+    BookingConnector,
+    Checkpoints,
+    PreflightCheck,
+)
+from ..domain.payroll import build_payroll_vouchers
 from ..domain.vouchers import SetupIncomplete, build_settlement_voucher, build_stock_voucher
 from ..errors import CredentialRejected, NotConnected, NotFound, PermanentVendorError, TransientVendorError
 from ..models.common import utcnow
-from ..models.connection import AccountSetup, ConnectionStatus
-from ..models.documents import DocumentKind, DocumentRecord, DocumentState, TransferJob
+from ..models.connection import AccountSetup, Connection, ConnectionStatus
+from ..models.documents import DocumentKind, DocumentRecord, DocumentState, TransferJob, part_key
 from ..models.ledger import Voucher
+from ..models.payroll import PAYROLL_NOTHING_TO_BOOK_REASON, PayrollJournal, PayrollSetup
 from ..models.settlement import Attachment, Settlement
 from ..models.stock import STOCK_NOTHING_TO_BOOK_REASON, StockRegistration
 from ..repositories import connections as connection_store
@@ -70,6 +80,51 @@ class DocumentCheckpoints:
         self.record.progress.pop(key, None)
 
 
+@dataclass
+class PartCheckpoints:
+    """One part's checkpoints inside its document's (keys "<part>/<key>"): the same claim fences them."""
+
+    document: DocumentCheckpoints
+    part: str
+
+    def get(self, key: str) -> str | None:
+        return self.document.get(part_key(self.part, key))
+
+    def save(self, key: str, value: str) -> None:
+        self.document.save(part_key(self.part, key), value)
+
+    def clear(self, key: str) -> None:
+        self.document.clear(part_key(self.part, key))
+
+
+def _settle_doubt(connector: BookingConnector, voucher: Voucher, checkpoints: Checkpoints, claimed: DocumentRecord,
+                  lease: str, settle_seconds: int) -> None:
+    """A voucher sent earlier without a clear answer: wait until the vendor has surely saved it, then
+    find it by our reference (recorded, never sent again) or prove it absent (sent again)."""
+    if not checkpoints.get(SUBMITTED) or checkpoints.get(VENDOR_DOCUMENT_ID):
+        return
+    # Give the vendor time to finish committing it first: a search too soon could miss it and re-post.
+    unsettled = _seconds_until_settled(checkpoints.get(SUBMITTED), settle_seconds)
+    if unsettled > 0:
+        # No fault, and no attempt used: the vendor gets its time, then we look before posting.
+        delay = math.ceil(unsettled)
+        what = f"the voucher for {voucher.part}" if voucher.part else "the voucher"
+        documents.finish(claimed, lease, DocumentState.WAITING, retry_not_before=utcnow() + timedelta(
+            seconds=delay), reason=(
+            f"{what} sent at {checkpoints.get(SUBMITTED)} got no clear answer; waiting until the "
+            f"vendor has surely saved it, then it is looked up there before anything is sent again"))
+        raise RetryLater("waiting for the vendor to settle an unanswered post", delay=delay, counts=False)
+    found = connector.find_booking(voucher, checkpoints)
+    if found is not None:
+        logger.info("found earlier booking at vendor", extra={"document_id": claimed.document_id, "part": voucher.part,
+                                                               "vendor_document_id": found.vendor_document_id})
+        checkpoints.save(VENDOR_DOCUMENT_ID, found.vendor_document_id)
+        if found.vendor_document_number:
+            checkpoints.save(VENDOR_DOCUMENT_NUMBER, found.vendor_document_number)
+    else:
+        checkpoints.clear(SUBMITTED)
+
+
 def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = False, attempt: int = 1,
                   retry_delay: Callable[[float | None], int] = lambda hint: int(hint or 0)) -> dict:
     """Book the job's document. Returns the outcome; raises RetryLater for transient failures.
@@ -92,7 +147,7 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
     ):
         return {"outcome": "skipped", "state": record.state.value}
 
-    if connection.status != ConnectionStatus.CONNECTED or connection.account_setup is None:
+    if connection.status != ConnectionStatus.CONNECTED or not connection.has_booking_setup:
         # Not the document's fault: it stays waiting and the next run after the fix picks it up.
         return {"outcome": "deferred", "reason": connection.status_reason or "connection not ready"}
 
@@ -115,11 +170,12 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
             raise PermanentVendorError(f"the {document.noun} is in {document.currency} but the company books in "
                                        f"{connection.vendor_currency}; resend it in {connection.vendor_currency}")
         try:
-            voucher = document.voucher(connection.account_setup, claimed.reference)
+            vouchers = document.vouchers(connection, claimed.reference)
         except SetupIncomplete as exc:
             # A gap in the setup (a domain fact): permanent like a vendor refusal, same reason.
             raise PermanentVendorError(exc.message) from exc
-        if not voucher.lines:
+        vouchers = [voucher for voucher in vouchers if voucher.lines]
+        if not vouchers:
             # Only amounts the setup does not book (costs with inventory change off), or stock changes
             # adding up to zero: a voucher without lines is refused by every vendor, and there is
             # nothing to book anyway.
@@ -131,34 +187,28 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
                                         document.attachment.content(),
                                         owner=f"{job.tenant_id}/{job.connection_id}/{job.document_id}")
         connector = registry.connector_for(connection)
+        # One voucher per part, each with its own checkpoints; a one-voucher document uses the plain keys.
+        parts = [(voucher, PartCheckpoints(checkpoints, voucher.part) if voucher.part else checkpoints)
+                 for voucher in vouchers]
 
-        if checkpoints.get(SUBMITTED) and not checkpoints.get(VENDOR_DOCUMENT_ID):
-            # An earlier attempt sent the voucher and never learned the answer. Give the vendor
-            # time to finish committing it first: a search too soon could miss it and re-post.
-            unsettled = _seconds_until_settled(checkpoints.get(SUBMITTED), settings.submit_settle_seconds)
-            if unsettled > 0:
-                # No fault, and no attempt used: the vendor gets its time, then we look before posting.
-                delay = math.ceil(unsettled)
-                documents.finish(claimed, lease, DocumentState.WAITING, retry_not_before=utcnow() + timedelta(
-                    seconds=delay), reason=(
-                    f"the voucher sent at {checkpoints.get(SUBMITTED)} got no clear answer; waiting until the "
-                    f"vendor has surely saved it, then it is looked up there before anything is sent again"))
-                raise RetryLater("waiting for the vendor to settle an unanswered post", delay=delay, counts=False)
-            found = connector.find_booking(voucher, checkpoints)
-            if found is not None:
-                logger.info("found earlier booking at vendor", extra={"document_id": job.document_id,
-                                                                       "vendor_document_id": found.vendor_document_id})
-                checkpoints.save(VENDOR_DOCUMENT_ID, found.vendor_document_id)
-                if found.vendor_document_number:
-                    checkpoints.save(VENDOR_DOCUMENT_NUMBER, found.vendor_document_number)
-            else:
-                checkpoints.clear(SUBMITTED)
-
-        receipt = connector.book(voucher, attachment, checkpoints)
-        documents.finish(claimed, lease, DocumentState.BOOKED, vendor_document_id=receipt.vendor_document_id,
-                         vendor_document_number=receipt.vendor_document_number)
-        return {"outcome": "booked", "vendor_document_id": receipt.vendor_document_id,
-                "vendor_document_number": receipt.vendor_document_number}
+        # 1. Every part sent earlier without a clear answer is settled first: found, or proven absent.
+        for voucher, part_checkpoints in parts:
+            _settle_doubt(connector, voucher, part_checkpoints, claimed, lease, settings.submit_settle_seconds)
+        # 2. What can be checked before anything is sent is checked for every part still to send (a closed
+        #    period, an unknown dimension item): a journal fails whole rather than half booked.
+        pending = [voucher for voucher, part_checkpoints in parts if not part_checkpoints.get(VENDOR_DOCUMENT_ID)]
+        if pending and isinstance(connector, PreflightCheck):
+            connector.check_bookable(pending)
+        # 3. Each part booked in turn; one that is already booked only finishes its remaining steps.
+        receipts = [connector.book(voucher, attachment, part_checkpoints) for voucher, part_checkpoints in parts]
+        if len(receipts) == 1 and vouchers[0].part is None:
+            vendor_id, vendor_number = receipts[0].vendor_document_id, receipts[0].vendor_document_number
+        else:
+            vendor_id = ", ".join(r.vendor_document_id for r in receipts)
+            vendor_number = ", ".join(r.vendor_document_number or r.vendor_document_id for r in receipts)
+        documents.finish(claimed, lease, DocumentState.BOOKED, vendor_document_id=vendor_id,
+                         vendor_document_number=vendor_number)
+        return {"outcome": "booked", "vendor_document_id": vendor_id, "vendor_document_number": vendor_number}
     except LeaseLost:
         return {"outcome": "skipped", "state": "taken over"}
     except (CredentialRejected, NotConnected) as exc:
@@ -197,8 +247,24 @@ class _BookableDocument:
     noun: str
     currency: str
     attachment: Attachment | None
-    voucher: Callable[[AccountSetup, str], Voucher]
+    # The vouchers the document books as, built with its kind's setup on the connection: one for a
+    # settlement, one per period for a payroll journal. Raises SetupIncomplete for a missing setup.
+    vouchers: Callable[[Connection, str], list[Voucher]]
     nothing_to_book_reason: str
+
+
+def _account_setup(connection: Connection) -> AccountSetup:
+    if connection.account_setup is None:
+        raise SetupIncomplete("no account setup is saved for this connection; save it "
+                              f"(PUT /connections/{connection.connection_id}/account-setup), then replay")
+    return connection.account_setup
+
+
+def _payroll_setup(connection: Connection) -> PayrollSetup:
+    if connection.payroll_setup is None:
+        raise SetupIncomplete("no payroll setup is saved for this connection; save it "
+                              f"(PUT /connections/{connection.connection_id}/payroll-setup), then replay")
+    return connection.payroll_setup
 
 
 def _read_document(record: DocumentRecord) -> _BookableDocument:
@@ -208,12 +274,21 @@ def _read_document(record: DocumentRecord) -> _BookableDocument:
         registration = StockRegistration.model_validate_json(payload)
         return _BookableDocument(
             noun="stock registration", currency=registration.currency, attachment=registration.attachment,
-            voucher=lambda setup, reference: build_stock_voucher(registration, setup, reference),
+            vouchers=lambda connection, reference: [build_stock_voucher(registration, _account_setup(connection),
+                                                                        reference)],
             nothing_to_book_reason=STOCK_NOTHING_TO_BOOK_REASON)
+    if record.kind == DocumentKind.PAYROLL_JOURNAL:
+        journal = PayrollJournal.model_validate_json(payload)
+        return _BookableDocument(
+            noun="payroll journal", currency=journal.currency, attachment=None,
+            vouchers=lambda connection, reference: build_payroll_vouchers(journal, _payroll_setup(connection),
+                                                                          reference),
+            nothing_to_book_reason=PAYROLL_NOTHING_TO_BOOK_REASON)
     settlement = Settlement.model_validate_json(payload)
     return _BookableDocument(
         noun="settlement", currency=settlement.currency, attachment=settlement.attachment,
-        voucher=lambda setup, reference: build_settlement_voucher(settlement, setup, reference=reference),
+        vouchers=lambda connection, reference: [build_settlement_voucher(settlement, _account_setup(connection),
+                                                                         reference=reference)],
         nothing_to_book_reason=("nothing to book: every amount the account setup books is zero (costs of goods "
                                 "are booked only with inventory_change on)"))
 
@@ -230,7 +305,7 @@ def _give_back(claimed: DocumentRecord, lease: str, final_attempt: bool, attempt
                delay: int) -> None:
     if final_attempt:
         doubt = ""
-        if claimed.progress.get(SUBMITTED) and not claimed.progress.get(VENDOR_DOCUMENT_ID):
+        if claimed.in_doubt:
             doubt = ("; the voucher may already be in the accounting system (a post got no clear answer): "
                      "a redrive or replay looks it up there before sending anything")
         documents.finish(claimed, lease, DocumentState.FAILED, failure_transient=True, reason=(

@@ -7,11 +7,14 @@ from datetime import date, datetime, timedelta
 from ..connectors import registry
 from ..connectors.base import Catalog
 from ..connectors.base import BOOKING, ConnectionCheck, require
-from ..credentials import delete_connection_secret, refresh_lease_id, store_password
+from ..credentials import TokenSource, delete_connection_secret, refresh_lease_id, store_password
+from ..credentials import store_api_key as store_api_key_secret
 from ..domain.schedule import next_run_after
 from ..settings import get_settings
+from ..domain.payroll import validate_payroll_setup
 from ..domain.setup_validation import validate_account_setup
 from ..errors import (
+    Conflict,
     CredentialRejected,
     LedgerbridgeError,
     NotConnected,
@@ -29,6 +32,7 @@ from ..models.connection import (
     ConnectionStatus,
     TransferSchedule,
 )
+from ..models.payroll import PayrollSetup
 from ..oauth.providers import provider
 from ..repositories import companies as company_store
 from ..repositories import leases
@@ -79,8 +83,11 @@ def planned_next_run(connection: Connection, now: datetime) -> datetime | None:
 
 
 def mark_connected(tenant_id: str, connection_id: str, company: str | None, currency: str | None,
-                   choices: dict[str, list[Choice]] | None = None, *, new_credential: bool = True) -> Connection:
+                   choices: dict[str, list[Choice]] | None = None, *, new_credential: bool = True,
+                   company_id: str | None = None) -> Connection:
     def change(connection: Connection) -> None:
+        if company_id and not connection.vendor_company_id:
+            connection.vendor_company_id = company_id  # bound from its first connect on
         connection.status = ConnectionStatus.CONNECTED
         connection.status_reason = None
         connection.vendor_company = company
@@ -153,10 +160,54 @@ def save_account_setup(tenant_id: str, connection_id: str, setup: AccountSetup) 
     return connection_store.update(tenant_id, connection_id, change)
 
 
+def save_payroll_setup(tenant_id: str, connection_id: str, setup: PayrollSetup) -> Connection:
+    """Validate the payroll setup against the company's chart and dimensions, then store it."""
+    connection = connection_store.get(tenant_id, connection_id)
+    _require_connected(connection)
+    resolved = validate_payroll_setup(setup, catalog(tenant_id, connection_id, utcnow().date()))
+    resolved = resolved.model_copy(update={"validated_at": utcnow()})
+
+    def change(connection: Connection) -> None:
+        connection.payroll_setup = resolved
+        connection.next_run_at = planned_next_run(connection, utcnow())
+
+    return connection_store.update(tenant_id, connection_id, change)
+
+
+def store_api_key(tenant_id: str, connection_id: str, api_key: str) -> dict:
+    """A machine-to-machine API key pasted from the vendor ("API client keys"): proven with its first
+    access token, the company it reaches checked against the connection's, stored, then tested."""
+    from .oauth import API_KEY_HOST, bound_elsewhere  # deferred: OAuth plumbing only where keys are stored
+
+    connection = connection_store.get(tenant_id, connection_id)
+    spec = provider(connection.vendor)
+    if API_KEY_HOST not in spec.hosts:
+        raise ValidationFailed(f"{spec.display_name} issues no API keys")
+    try:
+        answer = registry.connector_module(connection.vendor).access_token_for_api_key(spec, api_key)
+        refusal = bound_elsewhere(connection, str(answer.get("access_token") or ""))
+    except CredentialRejected as exc:
+        return {"ok": False, "message": f"{spec.display_name} refused the API key ({exc.message}); copy it again"}
+    if refusal:
+        raise Conflict(refusal)
+    with leases.held(refresh_lease_id(tenant_id, connection_id), seconds=30,
+                     wait=get_settings().token_lease_wait_seconds):
+        store_api_key_secret(tenant_id, connection_id, api_key, answer)
+    TokenSource.forget(tenant_id, connection_id)
+    connection = connection_store.get(tenant_id, connection_id)
+    checked = registry.connector_for(connection).check()
+    mark_connected(tenant_id, connection_id, checked.company_name, checked.currency, checked.choices,
+                   company_id=checked.company_id)
+    return _check_view(checked)
+
+
 def _check_view(result: ConnectionCheck) -> dict:
     return {"ok": result.ok, "company_name": result.company_name, "message": result.message,
             "companies": result.companies, "warnings": list(result.warnings),
-            "choices": {k: [c.model_dump() for c in v] for k, v in result.choices.items()}}
+            "choices": {k: [c.model_dump() for c in v] for k, v in result.choices.items()},
+            "company_id": result.company_id, "business_id": result.business_id,
+            "fiscal_years": [fy.model_dump(mode="json") for fy in result.fiscal_years],
+            "dimensions": [d.model_dump(mode="json") for d in result.dimensions]}
 
 
 # The reason a connection shows while a freshly stored integration user is tested. Whatever ends
@@ -196,7 +247,7 @@ def check(tenant_id: str, connection_id: str) -> dict:
     if result.ok:
         # Passing again after a refusal (password fixed at the vendor) makes the connection usable.
         mark_connected(tenant_id, connection_id, result.company_name, result.currency, result.choices,
-                       new_credential=False)
+                       new_credential=False, company_id=result.company_id)
     elif connection.status == ConnectionStatus.CONNECTED or (connection.status_reason or "").startswith(BEING_TESTED):
         mark_needs_reauth(tenant_id, connection_id, result.message, connection.credential_version)
     return _check_view(result)

@@ -20,6 +20,7 @@ from ..domain.schedule import why_not_scheduled
 from ..errors import Conflict, ValidationFailed
 from ..models.common import utcnow
 from ..models.documents import DocumentKind, DocumentRecord, DocumentState
+from ..models.payroll import PAYROLL_NOTHING_TO_BOOK_REASON, PayrollJournal
 from ..models.settlement import NOTHING_TO_BOOK_REASON, Settlement
 from ..models.stock import STOCK_NOTHING_TO_BOOK_REASON, StockRegistration
 from ..repositories import connections as connection_store
@@ -28,7 +29,8 @@ from ..repositories import documents, payloads
 _BOOKED_OR_BUSY = (DocumentState.BOOKED, DocumentState.BOOKING)
 
 # How a refusal names each kind of document.
-_NOUNS = {DocumentKind.DAILY_SETTLEMENT: "settlement", DocumentKind.STOCK_REGISTRATION: "stock registration"}
+_NOUNS = {DocumentKind.DAILY_SETTLEMENT: "settlement", DocumentKind.STOCK_REGISTRATION: "stock registration",
+          DocumentKind.PAYROLL_JOURNAL: "payroll journal"}
 
 
 @dataclass
@@ -51,6 +53,8 @@ class IncomingDocument:
     total: Decimal
     # Why it books nothing (logged, never queued), or None when there is something to book.
     nothing_to_book_reason: str | None
+    # The parts it books as, where several (a payroll journal's periods); empty: one voucher.
+    parts: tuple[str, ...] = ()
 
     @property
     def noun(self) -> str:
@@ -73,6 +77,15 @@ class IncomingDocument:
                    nothing_to_book_reason=STOCK_NOTHING_TO_BOOK_REASON if registration.nothing_to_book else None)
 
 
+    @classmethod
+    def of_payroll_journal(cls, journal: PayrollJournal) -> "IncomingDocument":
+        return cls(kind=DocumentKind.PAYROLL_JOURNAL, document_id=journal.document_id,
+                   business_date=journal.run_date, currency=journal.currency,
+                   content_hash=journal.content_hash(), payload=journal.model_dump_json().encode(),
+                   total=journal.total, parts=tuple(journal.periods),
+                   nothing_to_book_reason=PAYROLL_NOTHING_TO_BOOK_REASON if journal.nothing_to_book else None)
+
+
 def ingest_settlement(tenant_id: str, connection_id: str, settlement: Settlement, *,
                       supersede: bool = False) -> IngestResult:
     return ingest(tenant_id, connection_id, IncomingDocument.of_settlement(settlement), supersede=supersede)
@@ -82,6 +95,21 @@ def ingest_stock_registration(tenant_id: str, connection_id: str, registration: 
                               supersede: bool = False) -> IngestResult:
     return ingest(tenant_id, connection_id, IncomingDocument.of_stock_registration(registration),
                   supersede=supersede)
+
+
+def ingest_payroll_journal(tenant_id: str, connection_id: str, journal: PayrollJournal, *,
+                           supersede: bool = False) -> IngestResult:
+    """A payroll run's journal. The payroll system's own stops apply at the door (seed 002: "journals
+    cannot be sent when the company is marked as a test company or its group is blocked")."""
+    company = journal.source_company
+    if company.test_company:
+        raise ValidationFailed(f"payroll journal {journal.document_id} comes from {company.name} ({company.id}), "
+                               f"which is marked as a test company: its journals cannot be sent to the accounting "
+                               f"system; send it from the live company")
+    if company.group_blocked:
+        raise ValidationFailed(f"payroll journal {journal.document_id} comes from {company.name} ({company.id}), "
+                               f"whose group is blocked: its journals cannot be sent until the group is unblocked")
+    return ingest(tenant_id, connection_id, IncomingDocument.of_payroll_journal(journal), supersede=supersede)
 
 
 def ingest(tenant_id: str, connection_id: str, incoming: IncomingDocument, *, supersede: bool = False) -> IngestResult:
@@ -121,6 +149,7 @@ def ingest(tenant_id: str, connection_id: str, incoming: IncomingDocument, *, su
         tenant_id=tenant_id, connection_id=connection_id, document_id=document_id, version=version,
         kind=incoming.kind.value, business_date=incoming.business_date, content_hash=content_hash,
         payload_key=key, gross_total=f"{incoming.total:.2f}", currency=incoming.currency, state=state, reason=reason,
+        parts=list(incoming.parts),
     )
     try:
         documents.create(record, supersedes=existing if (existing and supersede) else None)

@@ -12,10 +12,12 @@ from ..credentials import (
     TokenSource,
     app_credentials,
     refresh_lease_id,
+    store_api_key,
     store_tokens,
     token_request,
     tokens_from_response,
 )
+from ..models.connection import Connection
 from ..errors import CredentialRejected, ValidationFailed, VendorError
 from ..oauth.providers import provider
 from ..repositories import connections as connection_store
@@ -27,17 +29,28 @@ from . import connections
 TICKET_PREFIX = "ticket#"
 
 
-def start(tenant_id: str, connection_id: str) -> str:
+API_KEY_HOST = "keylogin"  # providers.toml: where the sign-in issues an API key instead of tokens
+
+
+def start(tenant_id: str, connection_id: str, credential: str = "oauth") -> str:
     """'Connect': a one-time URL to open in the user's browser (GET /oauth/start).
 
     The flow is bound to that browser: /oauth/start sets a cookie with a nonce that the callback
     must present, so a sign-in link sent to someone else cannot attach their account to ours.
+    ``credential="api_key"``: the vendor's machine-to-machine sign-in (Procountor's /keylogin), which
+    ends in a per-company API key the hub keeps instead of a refresh token.
     """
     connection = connection_store.get(tenant_id, connection_id)
     spec = provider(connection.vendor)
     if not spec.auth_mode.startswith("oauth2"):
         raise ValidationFailed(f"{spec.display_name} does not use OAuth; store its credential instead")
+    if credential == "api_key" and API_KEY_HOST not in spec.hosts:
+        raise ValidationFailed(f"{spec.display_name} issues no API keys; connect with credential=oauth")
     settings = get_settings()
+    if not spec.redirect_uri_query_allowed and "?" in settings.oauth_redirect_uri:
+        # The vendor registers one redirect URI without a query: the connection travels in state only.
+        raise ValidationFailed(f"{spec.display_name} takes no query string in the redirect URI; deploy with "
+                               f"a plain OAuthRedirectUri")
     state = secrets.token_urlsafe(32)
     browser_nonce = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64) if spec.pkce else None
@@ -45,19 +58,22 @@ def start(tenant_id: str, connection_id: str) -> str:
         "client_id": app_credentials(connection.vendor).client_id,
         "redirect_uri": settings.oauth_redirect_uri,
         "response_type": "code",
-        "scope": spec.scope_separator.join(spec.scopes),
         "state": state,
         **spec.authorize_params,
     }
+    if spec.scopes:
+        params["scope"] = spec.scope_separator.join(spec.scopes)
+    authorize_url = spec.hosts[API_KEY_HOST] if credential == "api_key" else spec.authorize_url
     if verifier:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         params.update(code_challenge=challenge, code_challenge_method="S256")
     ttl = settings.oauth_state_ttl_seconds
     oauth_states.put(state, {"tenant_id": tenant_id, "connection_id": connection_id, "vendor": connection.vendor,
-                             "code_verifier": verifier, "browser_nonce": browser_nonce}, ttl_seconds=ttl)
+                             "code_verifier": verifier, "browser_nonce": browser_nonce, "credential": credential},
+                     ttl_seconds=ttl)
     ticket = secrets.token_urlsafe(32)
     oauth_states.put(TICKET_PREFIX + ticket, {
-        "authorize_url": f"{spec.authorize_url}?{urlencode(params)}", "oauth_state": state,
+        "authorize_url": f"{authorize_url}?{urlencode(params)}", "oauth_state": state,
         "browser_nonce": browser_nonce, "tenant_id": tenant_id, "connection_name": connection.name,
         "vendor_name": spec.display_name}, ttl_seconds=ttl)
     return f"{settings.oauth_start_uri}?{urlencode({'ticket': ticket})}"
@@ -127,6 +143,24 @@ def _started_in_this_browser(record: dict, state: str, cookies: dict[str, str]) 
     return bool(expected) and secrets.compare_digest(presented.encode(), expected.encode())
 
 
+def bound_elsewhere(connection: Connection, access_token: str) -> str | None:
+    """Why this sign-in may not be kept: the connection is bound to another company (None: it may).
+
+    One connection books into one company (seed 002: "one administration per account"); signing in
+    for another company there must never switch it silently. Vendors whose connector can tell the
+    company an access token acts for (``identify``) are checked before anything is stored."""
+    identify = getattr(registry.connector_module(connection.vendor), "identify", None)
+    if identify is None or not connection.vendor_company_id:
+        return None
+    company_id, company_name = identify(provider(connection.vendor), access_token)
+    if company_id == connection.vendor_company_id:
+        return None
+    return (f"This connection is bound to {connection.vendor_company or 'another company'} "
+            f"(id {connection.vendor_company_id}), but the sign-in was for {company_name or 'another company'} "
+            f"(id {company_id}). A connection books into one company only: create a new connection for "
+            f"{company_name or 'that company'}, or sign in again choosing {connection.vendor_company or 'the bound company'}.")
+
+
 def callback(params: dict[str, str], cookies: dict[str, str]) -> CallbackOutcome:
     state = params.get("state") or ""
     if state.startswith(TICKET_PREFIX):
@@ -158,19 +192,37 @@ def callback(params: dict[str, str], cookies: dict[str, str]) -> CallbackOutcome
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": get_settings().oauth_redirect_uri}
     if record.get("code_verifier"):
         form["code_verifier"] = record["code_verifier"]
+    api_key = None
     try:
-        tokens = tokens_from_response(token_request(spec, form, timeout=get_settings().vendor_timeout_seconds))
+        answer = token_request(spec, form, timeout=get_settings().vendor_timeout_seconds)
+        if record.get("credential") == "api_key":
+            # The machine-to-machine sign-in answers an API key; its first access token proves it.
+            api_key = str(answer.get("api_key") or "")
+            if not api_key:
+                raise CredentialRejected(f"{spec.display_name} issued no API key; start again")
+            answer = registry.connector_module(connection.vendor).access_token_for_api_key(spec, api_key)
+            access_token = str(answer.get("access_token") or "")
+        else:
+            tokens = tokens_from_response(answer)
+            access_token = tokens.access_token.get_secret_value()
+        refusal = bound_elsewhere(connection, access_token)
     except CredentialRejected as exc:
         return CallbackOutcome(False, "Not connected", exc.message, connection.name, status_code=400)
     except VendorError as exc:
         return CallbackOutcome(False, "Not connected",
                                f"{spec.display_name} could not be reached ({exc.message}); try again.",
                                connection.name, status_code=502)
+    if refusal:
+        # Nothing stored: the connection keeps the company (and the credential) it had.
+        return CallbackOutcome(False, "Not connected", refusal, connection.name, status_code=409)
     # Under the refresh lease: a worker refreshing the previous account's tokens cannot write
     # them back over these.
     with leases.held(refresh_lease_id(tenant_id, connection_id), seconds=30,
                      wait=get_settings().token_lease_wait_seconds):
-        store_tokens(tenant_id, connection_id, tokens)
+        if api_key is not None:
+            store_api_key(tenant_id, connection_id, api_key, answer)
+        else:
+            store_tokens(tenant_id, connection_id, tokens)
     TokenSource.forget(tenant_id, connection_id)  # this container may hold the previous account's tokens
     try:
         checked = registry.connector_for(connection).check()
@@ -179,7 +231,8 @@ def callback(params: dict[str, str], cookies: dict[str, str]) -> CallbackOutcome
         reason = f"{spec.display_name} could not confirm the account ({exc.message}); connect again"
         connections.mark_needs_reauth(tenant_id, connection_id, reason, new_credential=True)
         return CallbackOutcome(False, "Not connected", reason, connection.name, status_code=502)
-    connections.mark_connected(tenant_id, connection_id, checked.company_name, checked.currency)
+    connections.mark_connected(tenant_id, connection_id, checked.company_name, checked.currency,
+                               company_id=checked.company_id)
     company = checked.company_name
     return CallbackOutcome(True, f"{spec.display_name} account connected",
                            f"{spec.display_name} account connected" + (f": {company}" if company else "") + ".",

@@ -186,7 +186,7 @@ def plan_due(job: ConnectionDueJob, now: datetime | None = None) -> dict:
     if not _still_due(connection, job.due_at):
         return {"outcome": "skipped", "reason": "rescheduled since it was due"}
     jobs = 0
-    if connection.status == ConnectionStatus.CONNECTED and connection.account_setup is not None:
+    if connection.status == ConnectionStatus.CONNECTED and connection.has_booking_setup:
         window = scheduled_window(connection.schedule, job.due_at)
         jobs += enqueue_documents(_due_in(connection, window, now), "schedule", now)
         _explain_left_behind(connection, window, now)
@@ -246,9 +246,10 @@ def replay(tenant_id: str, connection_id: str, document_id: str, *, resend: bool
     if record.is_run:
         raise Conflict(f"{document_id} is a {record.kind.replace('_', ' ')} run; start a new one instead")
     if resend:
-        if record.state != DocumentState.FAILED or record.progress.get("vendor_document_id"):
+        at_vendor = (not record.in_doubt) if record.parts else bool(record.progress.get("vendor_document_id"))
+        if record.state != DocumentState.FAILED or at_vendor:
             raise Conflict(f"document {document_id} is {record.state.value}"
-                           + (" with a voucher at the vendor" if record.progress.get("vendor_document_id") else "")
+                           + (" with its vouchers at the vendor" if at_vendor else "")
                            + "; resend is only for a failed document whose voucher is not at the vendor")
         record = documents.clear_doubt(record)
     if record.state == DocumentState.FAILED:
@@ -286,5 +287,6 @@ def replay_failed(tenant_id: str, connection_id: str) -> dict:
 def _require_bookable(connection: Connection) -> None:
     if connection.status != ConnectionStatus.CONNECTED:
         raise NotConnected(f"the connection is {connection.status.value}; connect it first")
-    if connection.account_setup is None:
-        raise ValidationFailed("save the account setup before transferring")
+    if not connection.has_booking_setup:
+        raise ValidationFailed("save the account setup (or, for payroll journals, the payroll setup) before "
+                               "transferring")
