@@ -323,3 +323,44 @@ def test_exactly_once_under_timeouts_after_commit_proxy_errors_rate_limits_and_d
     receipts = journals(procountor)
     names = [r["name"] for r in receipts]
     assert len(receipts) == expected and len(set(names)) == expected  # each receipt once
+
+
+def test_workers_killed_after_procountor_answered_or_before_the_log_write_book_each_receipt_once(
+        payroll, procountor, aws, monkeypatch):
+    from ledgerbridge.models.documents import DocumentState
+    from ledgerbridge.repositories import documents as document_store
+    from ledgerbridge.services import booking
+    from tests.integration.test_worker_exactly_once import WorkerCrash
+
+    api, connection_id = payroll
+    runs = [samples.payroll_journal(f"run-2026-{month:02d}", month=month, corrections=(1, 2)) for month in (3, 4)]
+    for journal in runs:
+        assert post_journal(api, connection_id, journal)[0] == 201
+    crashes = {"after_vendor_response": 3, "before_log_write": 1}
+    real_save, real_finish = booking.DocumentCheckpoints.save, document_store.finish
+
+    def save(self, key, value):
+        if key.endswith("/vendor_document_id") and crashes["after_vendor_response"]:
+            crashes["after_vendor_response"] -= 1
+            raise WorkerCrash("killed after Procountor answered")
+        return real_save(self, key, value)
+
+    def finish(record, lease, state, **kw):
+        if state == DocumentState.BOOKED and crashes["before_log_write"]:
+            crashes["before_log_write"] -= 1
+            raise WorkerCrash("killed before the log write")
+        return real_finish(record, lease, state, **kw)
+
+    monkeypatch.setattr(booking.DocumentCheckpoints, "save", save)
+    monkeypatch.setattr(document_store, "finish", finish)
+    assert api.call("POST", f"/connections/{connection_id}/transfers")[0] == 202
+    driver = QueueDriver(aws)
+    driver.duplicate_everything()
+    driver.run(max_seconds=240)
+    assert driver.crashes == 4 and crashes == {"after_vendor_response": 0, "before_log_write": 0}
+    for journal in runs:
+        assert document(api, connection_id, journal["document_id"])["state"] == "booked"
+    receipts = journals(procountor)
+    assert len(receipts) == 6 and len({r["name"] for r in receipts}) == 6
+    # The receipts the crashed workers never recorded were found by their reference, not posted again.
+    assert procountor.request_counts().get("GET /api/ledgerreceipts", 0) >= 3
