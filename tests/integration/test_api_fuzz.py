@@ -1,12 +1,12 @@
 """Bad input never gives a 5xx: Schemathesis against the real handlers, in process.
 
-Every operation of the API contract (the 30 of docs/openapi.json, which ``devstack.openapi`` builds
+Every operation of the API contract (the 34 of docs/openapi.json, which ``devstack.openapi`` builds
 from the handlers' own models; tests/unit/test_openapi.py keeps the file equal to it) is called
 through the local API gateway as a WSGI app -- the authorizer and the Lambda handlers of
 template.yaml, as ``make run`` serves them -- under moto, with a real tenant key. Path parameters
 hit real objects (a connected Visma eAccounting connection with a settlement and a stock
-registration, a 24SevenOffice connection with its companies imported and one set up) as well as
-unknown ones.
+registration, a 24SevenOffice connection with its companies imported and one set up, a Procountor
+connection with its payroll setup and a payroll journal) as well as unknown ones.
 
 Schemathesis runs its examples, coverage (boundary and negative values of every parameter and
 body, other media types, missing parameters) and fuzzing phases, positive and negative data, with
@@ -31,10 +31,11 @@ from conftest import Api, connect
 from devstack import openapi, reset_process_caches, samples
 from devstack.gateway import LocalGateway
 from ledgerbridge.models.common import utcnow
+from tests.integration.procountor_helpers import payroll_connection
 from tests.integration.tfso_helpers import connect_tfso, import_companies
 
 TENANT = "tenant-fuzz"
-OPERATIONS = 30
+OPERATIONS = 34
 FJORD = "1100001"  # a client company of the simulator's integration user
 
 CONFIG = {
@@ -55,7 +56,7 @@ def contract() -> dict:
 
 
 @pytest.fixture
-def hub(aws, visma, tfso, monkeypatch):
+def hub(aws, visma, tfso, procountor, monkeypatch):
     """A tenant with a key, a connected Visma connection holding a settlement, a 24SevenOffice
     connection with its companies imported and one set up; the gateway as a WSGI app."""
     from ledgerbridge.repositories import tenants
@@ -83,11 +84,17 @@ def hub(aws, visma, tfso, monkeypatch):
     response = Client(local_gateway).post(f"/connections/{visma_id}/stock-registrations", json=stock,
                                           headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 201, response.get_data()
+    procountor_id = payroll_connection(api, procountor)
+    journal = samples.payroll_journal()
+    response = Client(local_gateway).post(f"/connections/{procountor_id}/payroll-journals", json=journal,
+                                          headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 201, response.get_data()
     # Fuzzed credentials never lock the simulator's integration user out (it throttles logins).
     limit, tfso.config.login_limit = tfso.config.login_limit, 10**6
     yield SimpleNamespace(api=api, key=key, gateway=local_gateway,
                           visma_id=visma_id, tfso_id=tfso_id, document_id=settlement["document_id"],
-                          run_id=run["document_id"], stock_id=stock["document_id"])
+                          run_id=run["document_id"], stock_id=stock["document_id"], procountor_id=procountor_id,
+                          payroll_id=journal["document_id"])
     tfso.config.login_limit = limit
 
 
@@ -115,19 +122,19 @@ def _aim(case, hub) -> None:
     if not params:
         return
     if "connection_id" in params:
-        slot = _slot(params["connection_id"], 3)
+        slot = _slot(params["connection_id"], 4)
         if slot and (case.method.upper(), case.path) in DESTRUCTIVE:
-            vendor = ("visma_eaccounting", "24sevenoffice")[slot - 1]
+            vendor = ("visma_eaccounting", "24sevenoffice", "procountor")[slot - 1]
             status, created = hub.api.call("POST", "/connections", {"vendor": vendor, "name": "throwaway"})
             assert status == 201, created
             params["connection_id"] = created["connection_id"]
         elif slot:
-            both = (hub.visma_id, hub.tfso_id)
-            params["connection_id"] = hub.tfso_id if "company_id" in params else both[slot - 1]
+            real = (hub.visma_id, hub.tfso_id, hub.procountor_id)
+            params["connection_id"] = hub.tfso_id if "company_id" in params else real[slot - 1]
     if "company_id" in params and _slot(params["company_id"], 3):
         params["company_id"] = FJORD
-    if "document_id" in params and (slot := _slot(params["document_id"], 4)):
-        params["document_id"] = (hub.document_id, hub.run_id, hub.stock_id)[slot - 1]
+    if "document_id" in params and (slot := _slot(params["document_id"], 5)):
+        params["document_id"] = (hub.document_id, hub.run_id, hub.stock_id, hub.payroll_id)[slot - 1]
 
 
 def problem(status: int, content_type: str, body: bytes) -> str | None:
@@ -152,7 +159,7 @@ def test_no_operation_answers_5xx(case, hub):
 # --- what Schemathesis does not send ----------------------------------------------------------------
 
 def hand_made_cases(hub) -> list[tuple[str, str, str, dict, bytes | None]]:
-    visma, tfso = hub.visma_id, hub.tfso_id
+    visma, tfso, procountor = hub.visma_id, hub.tfso_id, hub.procountor_id
     good = samples.settlement(date.today() - timedelta(days=3), 7)
     settlement = json.dumps(good).encode()
     writes = [
@@ -166,6 +173,9 @@ def hand_made_cases(hub) -> list[tuple[str, str, str, dict, bytes | None]]:
         ("POST", f"/connections/{tfso}/balance-refresh"),
         ("POST", f"/connections/{visma}/settlements"),
         ("POST", f"/connections/{visma}/stock-registrations"),
+        ("PUT", f"/connections/{procountor}/payroll-setup"),
+        ("POST", f"/connections/{procountor}/payroll-journals"),
+        ("PUT", f"/connections/{procountor}/api-key"),
     ]
     json_type = {"Content-Type": "application/json"}
     bodies = [
@@ -223,6 +233,15 @@ def hand_made_cases(hub) -> list[tuple[str, str, str, dict, bytes | None]]:
              "odd note": {**samples.stock_registration(tomorrow, "write_off", 13), "note": "Svinn 🥐\n" * 100}}
     for label, body in stock.items():
         cases.append((f"POST stock-registrations [{label}]", "POST", f"/connections/{visma}/stock-registrations",
+                      json_type, json.dumps(body).encode()))
+    payroll = {"10,000 lines": {**samples.payroll_journal("run-big", corrections=()), "lines": [
+                   {"account": "5000", "debit": f"{n}.25", "period": f"2026-{1 + n % 6:02d}"} for n in range(5000)] + [
+                   {"account": "2939", "credit": f"{n}.25", "period": f"2026-{1 + n % 6:02d}"} for n in range(5000)]},
+               "the id of a settlement": {**samples.payroll_journal(), "document_id": hub.document_id},
+               "odd texts": {**samples.payroll_journal("run-odd"), "run_reference": "Palkat ☕ " + "x" * 50},
+               "period 2000-01": samples.payroll_journal("run-2000", year=2000, month=1, corrections=())}
+    for label, body in payroll.items():
+        cases.append((f"POST payroll-journals [{label}]", "POST", f"/connections/{procountor}/payroll-journals",
                       json_type, json.dumps(body).encode()))
     # Far-out dates, then the operations that compute with them.
     for schedule in ({"from_date": "0001-01-01"}, {"from_date": "9999-12-31"}, {"timezone": "a/" * 200},

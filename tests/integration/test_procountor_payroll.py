@@ -364,3 +364,29 @@ def test_workers_killed_after_procountor_answered_or_before_the_log_write_book_e
     assert len(receipts) == 6 and len({r["name"] for r in receipts}) == 6
     # The receipts the crashed workers never recorded were found by their reference, not posted again.
     assert procountor.request_counts().get("GET /api/ledgerreceipts", 0) >= 3
+
+
+def test_an_expired_access_token_is_refreshed_with_the_rotating_refresh_token_and_a_dead_grant_asks_to_reconnect(
+        payroll, procountor, aws):
+    api, connection_id = payroll
+    assert post_journal(api, connection_id, samples.payroll_journal("run-a", corrections=()))[0] == 201
+    procountor.advance_clock(3700)  # Procountor's access token expired (ours still thinks it fresh)
+    transfer(api, aws, connection_id)
+    assert document(api, connection_id, "run-a")["state"] == "booked"
+    assert procountor.state.refresh_token_reuse_attempts == 0  # each rotated token used once
+    assert procountor.request_counts().get("POST /api/oauth/token", 0) >= 1
+
+    # Unused for 31 days, the refresh token is dead: the connection asks to be connected again and
+    # the journal waits for it, nothing lost.
+    assert post_journal(api, connection_id, samples.payroll_journal("run-b", month=5, corrections=()))[0] == 201
+    procountor.advance_clock(31 * 24 * 3600)
+    transfer(api, aws, connection_id)
+    waiting = document(api, connection_id, "run-b")
+    assert waiting["state"] == "waiting" and "waiting for the connection" in waiting["reason"]
+    status, connection = api.call("GET", f"/connections/{connection_id}")
+    assert connection["status"] == "needs_reauth" and "connect" in connection["status_reason"]
+    _, status, page = connect_procountor(api, procountor, DEMO_COMPANY, connection_id=connection_id)
+    assert status == 200, page
+    transfer(api, aws, connection_id)
+    assert document(api, connection_id, "run-b")["state"] == "booked"
+    assert len(journals(procountor)) == 2
