@@ -32,3 +32,6 @@ def reset_process_caches() -> None:
     tfso = sys.modules.get("ledgerbridge.connectors.twentyfourseven.connector")
     if tfso is not None:
         tfso.TwentyFourSevenConnector._identity_cache.clear()
+    procountor = sys.modules.get("ledgerbridge.connectors.procountor.connector")
+    if procountor is not None:  # its pooled client holds this process's share of the rate limit
+        procountor._http_by_url.clear()

@@ -8,12 +8,12 @@ import sys
 import threading
 
 from . import samples
-from .stack import TFSO_USER, DevStack, StackOptions
+from .stack import PAYROLL_COMPANY, PROCOUNTOR_USER, TFSO_USER, DevStack, StackOptions
 
 
 def serve(args: argparse.Namespace) -> int:
     options = StackOptions(gateway_port=args.port, simulator_port=args.port + 1, moto_port=args.port + 2,
-                           tfso_port=args.port + 3,
+                           tfso_port=args.port + 3, procountor_port=args.port + 4,
                            simulator_latency_ms=args.latency_ms, schedule_interval=args.schedule_interval,
                            log_level=args.log_level)
     stop = threading.Event()
@@ -22,6 +22,7 @@ def serve(args: argparse.Namespace) -> int:
         api_key = stack.create_tenant("local-tenant")
         accounting_key, tfso_connection = stack.accounting_office()
         shop_key, shop_connection = stack.shop()
+        payroll_key, payroll_connection = stack.payroll_bureau()
         print(f"""
 ledgerbridge local stack is up
   hub API (local API Gateway)   {stack.url}
@@ -53,11 +54,24 @@ user {TFSO_USER[0]} stored and its client companies being imported:
 A café (tenant 'local-shop') books its Z-reports into Havnekafeen AS, department 201 Solsiden, through
 the same integration user: connection {shop_connection}, voucher reception, inventory change on.
   export LB_KEY3={shop_key}
-  curl -s -X POST {stack.url}/connections/{shop_connection}/settlements -H "Authorization: Bearer $LB_KEY3" \
+  curl -s -X POST {stack.url}/connections/{shop_connection}/settlements -H "Authorization: Bearer $LB_KEY3" \\
        -H "Content-Type: application/json" -d @docs/examples/z_report_havnekafeen.json
   curl -s -X POST {stack.url}/connections/{shop_connection}/transfers -H "Authorization: Bearer $LB_KEY3"
   curl -s {stack.url}/connections/{shop_connection}/documents -H "Authorization: Bearer $LB_KEY3"
   curl -s {stack.tfso.base_url}/_sim/clients/{samples.SHOP_COMPANY}/voucher-reception   (approve: POST …/{{draft_id}}/approve)
+
+Procountor: a payroll bureau (tenant 'local-payroll') books payroll journals into {PAYROLL_COMPANY}:
+connection {payroll_connection}, signed in as {PROCOUNTOR_USER[0]} with that company picked, payroll setup
+saved (cost centres on Kustannuspaikka). A June run with corrections for January-May is six receipts:
+  export LB_KEY4={payroll_key}
+  .venv/bin/python -c 'import json; from devstack import samples; print(json.dumps(samples.payroll_journal()))' \\
+    | curl -s -X POST {stack.url}/connections/{payroll_connection}/payroll-journals -H "Authorization: Bearer $LB_KEY4" \\
+           -H "Content-Type: application/json" -d @-
+  curl -s -X POST {stack.url}/connections/{payroll_connection}/transfers -H "Authorization: Bearer $LB_KEY4"
+  curl -s {stack.url}/connections/{payroll_connection}/documents/run-2026-06 -H "Authorization: Bearer $LB_KEY4"
+  curl -s "{stack.procountor.base_url}/_sim/receipts?company={stack.procountor.company_id(PAYROLL_COMPANY)}"
+  Procountor simulator          {stack.procountor.base_url}  (user {PROCOUNTOR_USER[0]} / {PROCOUNTOR_USER[1]}: two
+                                companies; close a period: POST /_sim/periods {{"company","period","status"}})
 
 Ctrl-C stops it.""", flush=True)
         try:
@@ -73,7 +87,8 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve the whole hub locally")
     run.add_argument("--port", type=int, default=int(os.environ.get("LB_LOCAL_PORT", "8100")),
-                     help="gateway port; the Visma simulator, moto and the 24SevenOffice simulator take the next three")
+                     help="gateway port; the Visma simulator, moto, the 24SevenOffice and the Procountor simulators take "
+                          "the next four")
     run.add_argument("--latency-ms", type=int, default=0, help="simulated vendor latency")
     run.add_argument("--schedule-interval", type=float, default=60.0)
     run.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))

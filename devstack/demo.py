@@ -1,4 +1,4 @@
-"""make demo: both vendors end to end against the local stack; exits non-zero if anything is off.
+"""make demo: every vendor end to end against the local stack; exits non-zero if anything is off.
 
 Visma eAccounting (a bakery's POS back office): connect via OAuth, read the chart, save the
 account setup (a wrong one first; gift cards on their liability account), ingest a week of
@@ -16,12 +16,20 @@ the password at the vendor, and show how each ends in the export log.
 24SevenOffice's lists, a setup refused for an account without a sales type, the first day through
 voucher reception (approved in the simulator), the rest of the week straight to the ledger with a
 gift card sold and redeemed and inventory change, a resend, and a check of every voucher.
+
+Procountor (a payroll bureau's journals, Nmbrs' link): sign in picking the company (another company
+on a reconnect is refused), a payroll setup refused for a dimension the company lacks, a June run
+with corrections for January-May booked as six receipts in their periods, a resend, a test
+company's run refused, and a run held up by a period closed in Procountor, booked by a replay once
+the period is open again; every receipt checked once in the simulator.
 """
 from __future__ import annotations
 
 import os
 import sys
 from datetime import date, datetime, timedelta, timezone
+
+import httpx
 
 from . import samples
 from .stack import DevStack, StackOptions
@@ -345,6 +353,146 @@ def run_shop_demo(stack: DevStack) -> None:
     print("all balanced to the cent, each with its Z-report (stamp number), department 201 and inventory change")
 
 
+def run_payroll_demo(stack: DevStack) -> None:
+    """Procountor for a payroll bureau (Nmbrs' link): connect with the company pick, a payroll setup
+    refused for a dimension the company lacks, a June run with corrections for January-May booked as
+    six receipts in their periods, a resend, a test company's run refused, and a run held up by a
+    period closed in Procountor, booked by a replay once the period is open again."""
+    from .stack import BUILDER_COMPANY, PAYROLL_COMPANY
+
+    sim = stack.procountor
+    api = stack.api(stack.create_tenant("demo-payroll-bureau"))
+    print(f"\nProcountor simulator: {sim.base_url}")
+
+    say("21. Procountor: create a connection and sign in, picking the company (Palkkatoimisto Demo Oy)")
+    created = api.post("/connections", json={"vendor": "procountor", "name": "Palkkatoimisto – Procountor"})
+    expect(created.status_code == 201, f"create connection: {created.status_code} {created.text}")
+    connection_id = created.json()["connection_id"]
+    page = stack.connect_procountor(api, connection_id, PAYROLL_COMPANY)
+    expect(page.status_code == 200 and "connected" in page.text, f"callback page: {page.status_code} {page.text[:300]}")
+    connection = api.get(f"/connections/{connection_id}").json()
+    print(f"status: {connection['status']}, company: {connection['vendor_company']} "
+          f"(id {connection['vendor_company_id']}, {connection['vendor_currency']})")
+    expect(connection["status"] == "connected" and connection["vendor_company"] == PAYROLL_COMPANY,
+           "connected to the company picked at sign-in")
+    check = api.post(f"/connections/{connection_id}/check").json()
+    expect(check["ok"], f"test integration: {check}")
+    year = next(fy for fy in check["fiscal_years"] if fy["start"] == "2026-01-01")
+    open_periods = sum(1 for p in year["periods"] if p["status"] == "open")
+    print(f"test integration: {check['message']}; fiscal year 2026: {open_periods} of {len(year['periods'])} "
+          "periods open")
+    for dimension in check["dimensions"]:
+        items = ", ".join(i["code"] + ("" if i.get("active", True) else " (inactive)") for i in dimension["items"])
+        print(f"    dimension {dimension['name']}: {items or 'no items'}")
+    other = stack.connect_procountor(api, connection_id, BUILDER_COMPANY)
+    print(f"reconnect picking {BUILDER_COMPANY} -> {other.status_code} (the connection stays with {PAYROLL_COMPANY})")
+    expect(other.status_code == 409 and "create a new connection" in other.text, "another company is refused")
+    kept = api.get(f"/connections/{connection_id}").json()
+    expect(kept["status"] == "connected" and kept["vendor_company"] == PAYROLL_COMPANY, f"company kept: {kept}")
+
+    say("22. Payroll setup — first with cost units on Kustannusyksikkö, a dimension this company lacks")
+    refused = api.put(f"/connections/{connection_id}/payroll-setup", json=samples.payroll_setup(
+        dimensions={"cost_centre": "Kustannuspaikka", "cost_unit": "Kustannusyksikkö"}))
+    print(f"{refused.status_code}: {refused.json()['message'][:200]}")
+    expect(refused.status_code == 422 and "Kustannusyksikkö" in refused.json()["message"],
+           "a dimension missing from the company is refused, naming it")
+    saved = api.put(f"/connections/{connection_id}/payroll-setup", json=samples.payroll_setup())
+    expect(saved.status_code == 200, f"payroll setup: {saved.status_code} {saved.text}")
+    print(f"saved: dimensions {saved.json()['payroll_setup']['dimensions']}, receipts left UNFINISHED for the "
+          "bookkeeper")
+
+    say("23. Push the June run with corrections for January-May; a resend; a test company's run")
+    journal = samples.payroll_journal()
+    pushed = api.post(f"/connections/{connection_id}/payroll-journals", json=journal)
+    expect(pushed.status_code == 201, f"push journal: {pushed.status_code} {pushed.text}")
+    parts = [p["part"] for p in pushed.json()["parts"]]
+    print(f"accepted {journal['document_id']} ({journal['run_reference']}, {len(journal['lines'])} lines): one receipt "
+          f"per period: {', '.join(parts)}")
+    expect(parts == ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"], f"six periods: {parts}")
+    resend = api.post(f"/connections/{connection_id}/payroll-journals", json=journal)
+    print(f"identical resend -> {resend.status_code} (nothing changes)")
+    expect(resend.status_code == 200, f"an identical resend is accepted without change: {resend.status_code}")
+    test_run = samples.payroll_journal("run-2026-06-testi", source_company={"id": "nmbrs-9999", "name": "Testi Oy",
+                                                                           "test_company": True})
+    refused = api.post(f"/connections/{connection_id}/payroll-journals", json=test_run)
+    print(f"test company     -> {refused.status_code}: {refused.json()['message']}")
+    expect(refused.status_code == 422 and "test company" in refused.json()["message"], "a test company is refused")
+
+    say("24. Transfer now: six receipts, each in its own period")
+    transferred = api.post(f"/connections/{connection_id}/transfers")
+    expect(transferred.status_code == 202, f"transfer: {transferred.status_code} {transferred.text}")
+    stack.drain()
+    booked = api.get(f"/connections/{connection_id}/documents/{journal['document_id']}").json()
+    expect(booked["state"] == "booked", f"the June run is booked: {booked['state']} {booked['reason']}")
+    _print_receipts(sim, PAYROLL_COMPANY, booked)
+    receipts = _hub_receipts(sim, PAYROLL_COMPANY)
+    dates = [r["receiptDate"] for r in sorted(receipts, key=lambda r: r["receiptDate"])]
+    expect(dates == ["2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31", "2026-06-25"],
+           f"corrections on their month's last day, the run on its date: {dates}")
+    expect({p["vendor_document_id"] for p in booked["parts"]} == {str(r["id"]) for r in receipts},
+           "the export log names each receipt")
+
+    say("25. The bookkeeper closes March in Procountor; the July run has corrections for March-June")
+    _set_period(sim.base_url, PAYROLL_COMPANY, "2026-03", "CLOSED")
+    july = samples.payroll_journal("run-2026-07", month=7, corrections=(3, 4, 5, 6))
+    expect(api.post(f"/connections/{connection_id}/payroll-journals", json=july).status_code == 201, "push July")
+    api.post(f"/connections/{connection_id}/transfers")
+    stack.drain()
+    failed = api.get(f"/connections/{connection_id}/documents/{july['document_id']}").json()
+    print(f"{july['document_id']}: {failed['state']}: {failed['reason']}")
+    expect(failed["state"] == "failed" and "period 2026-03 is closed in Procountor" in (failed["reason"] or ""),
+           "a closed period fails the journal, naming the period")
+    expect(all(p["state"] == "pending" for p in failed["parts"]) and len(_hub_receipts(sim, PAYROLL_COMPANY)) == 6,
+           "nothing of the July run was sent")
+    print(f"no receipt of the July run was sent (all {len(failed['parts'])} parts pending)")
+    _set_period(sim.base_url, PAYROLL_COMPANY, "2026-03", "OPEN")
+    replay = api.post(f"/connections/{connection_id}/documents/{july['document_id']}/replay")
+    expect(replay.status_code == 202, f"replay: {replay.status_code} {replay.text}")
+    stack.drain()
+    done = api.get(f"/connections/{connection_id}/documents/{july['document_id']}").json()
+    expect(done["state"] == "booked", f"the replay books the July run: {done['state']} {done['reason']}")
+    print("March reopened, replayed:")
+    _print_receipts(sim, PAYROLL_COMPANY, done)
+
+    say("26. Export log; check: each receipt once in Procountor, balanced, in an open period")
+    print_log(api, connection_id)
+    rejected = api.get(f"/connections/{connection_id}/documents", params={"state": "rejected"}).json()["documents"]
+    expect([d["document_id"] for d in rejected] == [test_run["document_id"]], "the test company's run is logged")
+    receipts = _hub_receipts(sim, PAYROLL_COMPANY)
+    names = {r["name"] for r in receipts}
+    print(f"receipts from the hub in Procountor: {len(receipts)} ({len(names)} distinct names); "
+          f"{sim.state.rate_limited} refused with 429")
+    expect(len(receipts) == len(names) == 11, "six June and five July receipts, each once")
+    expect(all(sum(t["accountingValue"] for t in r["transactions"]) == 0 for r in receipts), "all balanced")
+    expect(all(r["status"] == "UNFINISHED" and r["type"] == "JOURNAL" for r in receipts), "journals left unfinished")
+    print("all balanced to the cent, JOURNAL receipts left UNFINISHED for the bookkeeper to approve")
+
+
+def _hub_receipts(sim, company: str) -> list[dict]:
+    """The JOURNAL receipts the hub posted (their name carries its reference, "[LB-…]")."""
+    return [r for r in sim.receipts(company, type="JOURNAL") if "[LB-" in r["name"]]
+
+
+def _print_receipts(sim, company: str, document: dict) -> None:
+    by_id = {str(r["id"]): r for r in sim.receipts(company, type="JOURNAL")}
+    print(f"{'period':<8} {'receipt date':<12} {'receipt id':>10} {'number':>6}  {'state':<7} {'in Procountor':<13} "
+          "name")
+    for part in document["parts"]:
+        receipt = by_id.get(part["vendor_document_id"] or "", {})
+        expect(part["state"] == "booked" and receipt.get("receiptDate", "").startswith(part["part"]),
+               f"part {part['part']} booked in its own period: {part}, {receipt.get('receiptDate')}")
+        print(f"{part['part']:<8} {receipt['receiptDate']:<12} {part['vendor_document_id']:>10} "
+              f"{part['vendor_document_number'] or '':>6}  {part['state']:<7} {part['vendor_status'] or '':<13} "
+              f"{receipt['name']}")
+
+
+def _set_period(base_url: str, company: str, period: str, status: str) -> None:
+    """What the bookkeeper does in Procountor's UI, through the simulator's control endpoint."""
+    answer = httpx.post(f"{base_url}/_sim/periods", json={"company": company, "period": period, "status": status})
+    expect(answer.status_code == 200, f"/_sim/periods: {answer.status_code} {answer.text}")
+    print(f"POST /_sim/periods {{company: {company}, period: {period}, status: {status}}} -> {answer.status_code}")
+
+
 def print_log(api, connection_id: str, state: str | None = None) -> None:
     params = {"limit": 50, **({"state": state} if state else {})}
     documents = api.get(f"/connections/{connection_id}/documents", params=params).json()["documents"]
@@ -363,6 +511,7 @@ def main() -> int:
         # The shop first: the reconciliation demo ends by changing the integration user's password.
         run_shop_demo(stack)
         run_reconciliation_demo(stack)
+        run_payroll_demo(stack)
     print(f"\ndemo OK in {(datetime.now(timezone.utc) - started).total_seconds():.1f} s")
     return 0
 

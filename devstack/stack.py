@@ -1,5 +1,5 @@
-"""DevStack: moto server + vendor simulators (Visma eAccounting, 24SevenOffice) + local gateway +
-schedule + SQS poller. moto and every function container run in processes of their own."""
+"""DevStack: moto server + vendor simulators (Visma eAccounting, 24SevenOffice, Procountor) + local
+gateway + schedule + SQS poller. moto and every function container run in processes of their own."""
 from __future__ import annotations
 
 import json
@@ -29,6 +29,13 @@ VISMA_CLIENT_SECRET = "local-secret"
 # The hub's ApplicationId at the 24SevenOffice simulator (configuration, as in AWS).
 TFSO_APPLICATION_ID = "6f0b7a52-3c1e-4c8a-9a55-24502450aa01"
 TFSO_USER = ("integration@regnskap.example", "integration-password")
+# The hub's API client at the Procountor simulator, and its user who reaches both seeded companies
+# (the company picked at sign-in decides what a grant is for).
+PROCOUNTOR_CLIENT_ID = "ledgerbridge-local"
+PROCOUNTOR_CLIENT_SECRET = "local-secret"
+PROCOUNTOR_USER = ("demo@palkka.example", "demo-password")
+PAYROLL_COMPANY = "Palkkatoimisto Demo Oy"  # all 2026 periods open; Kustannuspaikka 100, 200, 300
+BUILDER_COMPANY = "Rakennus Esimerkki Oy"  # January 2026 closed; Kustannuspaikka 10, 20
 
 
 def _start_moto(port: int, timeout: float = 60.0) -> subprocess.Popen:
@@ -65,6 +72,7 @@ class StackOptions:
     gateway_port: int = 0
     simulator_port: int = 0
     tfso_port: int = 0
+    procountor_port: int = 0
     moto_port: int = 0
     simulator_latency_ms: int = 0
     worker_concurrency: int = 2
@@ -87,6 +95,7 @@ class DevStack:
         self.moto = None
         self.simulator = None
         self.tfso = None  # the 24SevenOffice simulator
+        self.procountor = None  # the Procountor simulator
         self.gateway: LocalGateway | None = None
         self.poller: SqsPoller | None = None
         self.schedule: Schedule | None = None
@@ -95,7 +104,7 @@ class DevStack:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "DevStack":
-        from simulators import twentyfourseven
+        from simulators import procountor, twentyfourseven
         from simulators.visma_eaccounting import SimulatorConfig, VismaSimulator
 
         import logging
@@ -113,6 +122,9 @@ class DevStack:
         self.tfso = twentyfourseven.TwentyFourSevenSimulator(
             twentyfourseven.SimulatorConfig(latency_ms=opts.simulator_latency_ms))
         tfso_url = self.tfso.start(port=opts.tfso_port)
+        self.procountor = procountor.ProcountorSimulator(
+            procountor.SimulatorConfig(latency_ms=opts.simulator_latency_ms))
+        procountor_url = self.procountor.start(port=opts.procountor_port)
 
         self.gateway = LocalGateway()
         gateway_port = opts.gateway_port or free_port()
@@ -129,6 +141,10 @@ class DevStack:
                 "visma_eaccounting.api_url": f"{sim_url}/v2",
                 "24sevenoffice.api_url": tfso_url,
                 "24sevenoffice.hosts.webservices": tfso_url,
+                "procountor.authorize_url": f"{procountor_url}/login",
+                "procountor.hosts.keylogin": f"{procountor_url}/keylogin",
+                "procountor.token_url": f"{procountor_url}/api/oauth/token",
+                "procountor.api_url": f"{procountor_url}/api",
             }),
             "LB_APPLICATION_IDS": json.dumps({"24sevenoffice": TFSO_APPLICATION_ID}),
             # Each worker container is a process with its own rate limiter, as in AWS: each takes
@@ -154,6 +170,10 @@ class DevStack:
         self.secrets.create_secret(
             Name="ledgerbridge/local/apps/visma_eaccounting",
             SecretString=json.dumps({"client_id": VISMA_CLIENT_ID, "client_secret": VISMA_CLIENT_SECRET}),
+        )
+        self.secrets.create_secret(
+            Name="ledgerbridge/local/apps/procountor",
+            SecretString=json.dumps({"client_id": PROCOUNTOR_CLIENT_ID, "client_secret": PROCOUNTOR_CLIENT_SECRET}),
         )
         queue_arn = self.sqs.get_queue_attributes(
             QueueUrl=resource_env["LB_TRANSFER_QUEUE_URL"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -184,7 +204,7 @@ class DevStack:
 
             lambdas.use_pool(None)
             self.containers.close()
-        for part in (self.simulator, self.tfso):
+        for part in (self.simulator, self.tfso, self.procountor):
             if part is not None:
                 part.stop()
         if self.moto is not None:
@@ -229,6 +249,50 @@ class DevStack:
             if answer.status_code != 302:
                 raise RuntimeError(f"identity server did not redirect: {answer.status_code} {answer.text[:200]}")
             return browser.get(answer.headers["Location"])
+
+    def connect_procountor(self, api: httpx.Client, connection_id: str, company: str = PAYROLL_COMPANY, *,
+                           credential: str = "oauth", username: str = PROCOUNTOR_USER[0],
+                           password: str = PROCOUNTOR_USER[1]) -> httpx.Response:
+        """Procountor's sign-in as a user's browser walks it: the hub's connect link and confirm page,
+        then the vendor's sign-in (/login, or /keylogin for ``credential="api_key"``) with the company
+        picked from the user's list, and the hub's callback page (its answer is returned)."""
+        started = api.post(f"/connections/{connection_id}/connect",
+                           params={"credential": credential} if credential != "oauth" else None)
+        started.raise_for_status()
+        with httpx.Client(timeout=30, follow_redirects=False) as browser:
+            connect_url = started.json()["connect_url"]
+            browser.get(connect_url).raise_for_status()  # "you are about to connect …": confirm
+            to_vendor = browser.post(connect_url.split("?")[0], data={"ticket": httpx.URL(connect_url).params["ticket"]})
+            if to_vendor.status_code != 303:
+                raise RuntimeError(f"connect link did not redirect: {to_vendor.status_code} {to_vendor.text[:200]}")
+            authorize_url = to_vendor.headers["Location"]
+            browser.get(authorize_url).raise_for_status()
+            picks = browser.post(authorize_url, data={"username": username, "password": password})
+            company_id = str(self.procountor.company_id(company))
+            if picks.status_code != 200 or company_id not in picks.text:
+                raise RuntimeError(f"no company pick offering {company}: {picks.status_code} {picks.text[:200]}")
+            answer = browser.post(authorize_url, data={"username": username, "password": password,
+                                                       "company": company_id})
+            if answer.status_code != 302:
+                raise RuntimeError(f"Procountor sign-in did not redirect: {answer.status_code} {answer.text[:200]}")
+            return browser.get(answer.headers["Location"])
+
+    def payroll_bureau(self, tenant_id: str = "local-payroll") -> tuple[str, str]:
+        """A payroll bureau's tenant with a Procountor connection to Palkkatoimisto Demo Oy (signed in,
+        company picked) and its payroll setup (cost centres on Kustannuspaikka). Returns (API key,
+        connection id)."""
+        from . import samples
+
+        api_key = self.create_tenant(tenant_id)
+        with self.api(api_key) as api:
+            created = api.post("/connections", json={"vendor": "procountor", "name": "Palkat – Procountor"})
+            created.raise_for_status()
+            connection_id = created.json()["connection_id"]
+            page = self.connect_procountor(api, connection_id)
+            if page.status_code != 200:
+                raise RuntimeError(f"Procountor connect: {page.status_code} {page.text[:300]}")
+            api.put(f"/connections/{connection_id}/payroll-setup", json=samples.payroll_setup()).raise_for_status()
+        return api_key, connection_id
 
     def accounting_office(self, tenant_id: str = "local-accounting") -> tuple[str, str]:
         """A tenant with a 24SevenOffice connection, its integration user stored and tested, and the

@@ -1,19 +1,23 @@
-"""Free ports for a local runtime started by a test (it takes four in a row)."""
+"""Free ports for a local runtime started by a test (it takes five in a row)."""
 from __future__ import annotations
 
 import socket
 
+# The gateway, then the Visma eAccounting simulator, moto, the 24SevenOffice and the Procountor
+# simulators (devstack/__main__.py: --port and the next four).
+STACK_PORTS = 5
 
-def four_free_ports() -> int:
-    """The first of four consecutive free ports: the gateway takes it, the two simulators and moto
-    the next three."""
+
+def stack_free_ports(count: int = STACK_PORTS) -> int:
+    """The first of ``count`` consecutive free ports: the gateway takes it, the simulators and moto
+    the next ones."""
     for _ in range(50):
         with socket.socket() as first:
             first.bind(("127.0.0.1", 0))
             base = first.getsockname()[1]
         sockets = []
         try:
-            for offset in range(4):
+            for offset in range(count):
                 sock = socket.socket()
                 sockets.append(sock)
                 sock.bind(("127.0.0.1", base + offset))
@@ -23,4 +27,4 @@ def four_free_ports() -> int:
         finally:
             for sock in sockets:
                 sock.close()
-    raise RuntimeError("no four consecutive free ports")
+    raise RuntimeError(f"no {count} consecutive free ports")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.ports import four_free_ports
+from tests.e2e.ports import stack_free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,7 @@ def test_make_run_serves_and_stops(tmp_path):
     """`python -m devstack run` comes up, prints its URLs and a tenant key, answers, and stops."""
     import os
 
-    port = four_free_ports()
+    port = stack_free_ports()
     env = dict(os.environ, RUN_SECONDS="6", LOG_LEVEL="WARNING")
     completed = subprocess.run([sys.executable, "-m", "devstack", "run", "--port", str(port)], cwd=ROOT,
                                capture_output=True, text=True, timeout=120, env=env)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.ports import four_free_ports
+from tests.e2e.ports import stack_free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the walkthrough is written for curl")
 def test_the_readme_walkthrough_books_the_example_z_report(tmp_path):
-    port = four_free_ports()
+    port = stack_free_ports()
     log = tmp_path / "run.log"
     env = dict(os.environ, LB_LOCAL_PORT=str(port), RUN_SECONDS="240", LOG_LEVEL="WARNING")
     with log.open("w") as out:

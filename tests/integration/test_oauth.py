@@ -120,4 +120,5 @@ def test_check_reports_company(aws, visma):
     connection_id = connect(api)
     status, result = api.call("POST", f"/connections/{connection_id}/check")
     assert status == 200 and result == {"ok": True, "company_name": "Demo Bakery AS", "message": "connected",
-                                        "choices": {}, "companies": None, "warnings": []}
+                                        "choices": {}, "companies": None, "warnings": [], "company_id": None,
+                                        "business_id": None, "fiscal_years": [], "dimensions": []}
