@@ -250,3 +250,41 @@ def test_twentyfourseven_integration_user_check_and_import_log_no_secret(debug_l
     assert stored["password"] == TFSO_PASSWORD and session["session_id"] in sessions
     _assert_clean(debug_logs, {"24SevenOffice password": {TFSO_PASSWORD},
                                "24SevenOffice session id": set(sessions) | live})
+
+
+def test_procountor_api_key_connect_and_booking_log_no_secret(debug_logs, procountor):
+    from tests.integration.procountor_helpers import DEMO_COMPANY, procountor_sign_in
+
+    api = Api(TENANT)
+    status, created = api.call("POST", "/connections", {"vendor": "procountor", "name": "Palkat"})
+    assert status == 201, created
+    connection_id = created["connection_id"]
+    status, started = api.call("POST", f"/connections/{connection_id}/connect", query={"credential": "api_key"})
+    assert status == 200, started
+    browser = Browser()
+    authorize_url = browser.start(started["connect_url"])
+    with debug_logs.capture.paused():  # the user's browser at Procountor's /keylogin: not the hub
+        params = procountor_sign_in(authorize_url, procountor.company_id(DEMO_COMPANY))
+    status, page = browser.callback(params)
+    assert status == 200 and "connected" in page, page
+    status, body = api.call("PUT", f"/connections/{connection_id}/payroll-setup", samples.payroll_setup())
+    assert status == 200, body
+    status, body = api.call("POST", f"/connections/{connection_id}/payroll-journals",
+                            samples.payroll_journal(corrections=(5,)))
+    assert status == 201, body
+    with debug_logs.capture.paused():
+        pasted = procountor.issue_api_key(DEMO_COMPANY)
+    status, check = api.call("PUT", f"/connections/{connection_id}/api-key", {"api_key": pasted})
+    assert status == 200 and check["ok"], check
+    assert api.call("POST", f"/connections/{connection_id}/transfers")[0] == 202
+    QueueDriver(debug_logs.session).run()
+    assert api.call("GET", f"/connections/{connection_id}/documents/run-2026-06")[1]["state"] == "booked"
+    with debug_logs.capture.paused():
+        with procountor.state.lock:
+            keys, access = set(procountor.state.api_keys), set(procountor.state.access_tokens)
+            codes = set(procountor.state.authorization_codes)
+        stored = json.loads(debug_logs.session.client("secretsmanager").get_secret_value(
+            SecretId=f"ledgerbridge/test/connections/{TENANT}/{connection_id}")["SecretString"])
+    assert stored["kind"] == "api_key" and stored["api_key"] == pasted and len(keys) == 2
+    _assert_clean(debug_logs, {"API key": keys, "access token": access, "authorization code": codes,
+                               "app client secret": {CLIENT_SECRET}})
