@@ -20,8 +20,9 @@ gift card sold and redeemed and inventory change, a resend, and a check of every
 Procountor (a payroll bureau's journals, Nmbrs' link): sign in picking the company (another company
 on a reconnect is refused), a payroll setup refused for a dimension the company lacks, a June run
 with corrections for January-May booked as six receipts in their periods, a resend, a test
-company's run refused, and a run held up by a period closed in Procountor, booked by a replay once
-the period is open again; every receipt checked once in the simulator.
+company's run refused, and a second client (Rakennus Esimerkki Oy) whose run corrects January, closed
+in Procountor, booked by a replay once January is open again; every receipt checked once in the
+simulator.
 """
 from __future__ import annotations
 
@@ -356,8 +357,8 @@ def run_shop_demo(stack: DevStack) -> None:
 def run_payroll_demo(stack: DevStack) -> None:
     """Procountor for a payroll bureau (Nmbrs' link): connect with the company pick, a payroll setup
     refused for a dimension the company lacks, a June run with corrections for January-May booked as
-    six receipts in their periods, a resend, a test company's run refused, and a run held up by a
-    period closed in Procountor, booked by a replay once the period is open again."""
+    six receipts in their periods, a resend, a test company's run refused, and a second client whose
+    run corrects a period closed in Procountor, booked by a replay once the period is open again."""
     from .stack import BUILDER_COMPANY, PAYROLL_COMPANY
 
     sim = stack.procountor
@@ -432,40 +433,56 @@ def run_payroll_demo(stack: DevStack) -> None:
     expect({p["vendor_document_id"] for p in booked["parts"]} == {str(r["id"]) for r in receipts},
            "the export log names each receipt")
 
-    say("25. The bookkeeper closes March in Procountor; the July run has corrections for March-June")
-    _set_period(sim.base_url, PAYROLL_COMPANY, "2026-03", "CLOSED")
-    july = samples.payroll_journal("run-2026-07", month=7, corrections=(3, 4, 5, 6))
-    expect(api.post(f"/connections/{connection_id}/payroll-journals", json=july).status_code == 201, "push July")
-    api.post(f"/connections/{connection_id}/transfers")
+    say("25. A second client of the bureau, Rakennus Esimerkki Oy: a new connection, the same user picks that company")
+    builder = api.post("/connections", json={"vendor": "procountor", "name": "Rakennus Esimerkki – Procountor"})
+    expect(builder.status_code == 201, f"create connection: {builder.status_code} {builder.text}")
+    builder_id = builder.json()["connection_id"]
+    page = stack.connect_procountor(api, builder_id, BUILDER_COMPANY)
+    expect(page.status_code == 200, f"callback page: {page.status_code} {page.text[:300]}")
+    check = api.post(f"/connections/{builder_id}/check").json()
+    print(f"test integration: {check['message']}; warnings: {'; '.join(check['warnings']) or 'none'}")
+    expect(check["ok"] and any("2026-01" in w for w in check["warnings"]), "January 2026 is closed there")
+    saved = api.put(f"/connections/{builder_id}/payroll-setup", json=samples.payroll_setup())
+    expect(saved.status_code == 200, f"payroll setup: {saved.status_code} {saved.text}")
+    june = samples.payroll_journal(cost_centre="10", other_cost_centre="20",
+                                   source_company={"id": "nmbrs-4712", "name": BUILDER_COMPANY})
+    expect(api.post(f"/connections/{builder_id}/payroll-journals", json=june).status_code == 201, "push the June run")
+
+    say("26. Its June run corrects January, a period closed in Procountor: the journal fails whole")
+    api.post(f"/connections/{builder_id}/transfers")
     stack.drain()
-    failed = api.get(f"/connections/{connection_id}/documents/{july['document_id']}").json()
-    print(f"{july['document_id']}: {failed['state']}: {failed['reason']}")
-    expect(failed["state"] == "failed" and "period 2026-03 is closed in Procountor" in (failed["reason"] or ""),
+    failed = api.get(f"/connections/{builder_id}/documents/{june['document_id']}").json()
+    print(f"{june['document_id']}: {failed['state']}: {failed['reason']}")
+    expect(failed["state"] == "failed" and "period 2026-01 is closed in Procountor" in (failed["reason"] or ""),
            "a closed period fails the journal, naming the period")
-    expect(all(p["state"] == "pending" for p in failed["parts"]) and len(_hub_receipts(sim, PAYROLL_COMPANY)) == 6,
-           "nothing of the July run was sent")
-    print(f"no receipt of the July run was sent (all {len(failed['parts'])} parts pending)")
-    _set_period(sim.base_url, PAYROLL_COMPANY, "2026-03", "OPEN")
-    replay = api.post(f"/connections/{connection_id}/documents/{july['document_id']}/replay")
+    expect(all(p["state"] == "pending" for p in failed["parts"]) and not _hub_receipts(sim, BUILDER_COMPANY),
+           "nothing of the journal was sent")
+    print(f"no receipt of it was sent (all {len(failed['parts'])} parts pending)")
+    _set_period(sim.base_url, BUILDER_COMPANY, "2026-01", "OPEN")
+    replay = api.post(f"/connections/{builder_id}/documents/{june['document_id']}/replay")
     expect(replay.status_code == 202, f"replay: {replay.status_code} {replay.text}")
     stack.drain()
-    done = api.get(f"/connections/{connection_id}/documents/{july['document_id']}").json()
-    expect(done["state"] == "booked", f"the replay books the July run: {done['state']} {done['reason']}")
-    print("March reopened, replayed:")
-    _print_receipts(sim, PAYROLL_COMPANY, done)
+    done = api.get(f"/connections/{builder_id}/documents/{june['document_id']}").json()
+    expect(done["state"] == "booked", f"the replay books the run: {done['state']} {done['reason']}")
+    print("January reopened in Procountor, replayed:")
+    _print_receipts(sim, BUILDER_COMPANY, done)
 
-    say("26. Export log; check: each receipt once in Procountor, balanced, in an open period")
+    say("27. Export logs; check: each receipt once in Procountor, balanced, JOURNAL, left UNFINISHED")
     print_log(api, connection_id)
     rejected = api.get(f"/connections/{connection_id}/documents", params={"state": "rejected"}).json()["documents"]
     expect([d["document_id"] for d in rejected] == [test_run["document_id"]], "the test company's run is logged")
-    receipts = _hub_receipts(sim, PAYROLL_COMPANY)
-    names = {r["name"] for r in receipts}
-    print(f"receipts from the hub in Procountor: {len(receipts)} ({len(names)} distinct names); "
-          f"{sim.state.rate_limited} refused with 429")
-    expect(len(receipts) == len(names) == 11, "six June and five July receipts, each once")
-    expect(all(sum(t["accountingValue"] for t in r["transactions"]) == 0 for r in receipts), "all balanced")
-    expect(all(r["status"] == "UNFINISHED" and r["type"] == "JOURNAL" for r in receipts), "journals left unfinished")
-    print("all balanced to the cent, JOURNAL receipts left UNFINISHED for the bookkeeper to approve")
+    print_log(api, builder_id)
+    for company in (PAYROLL_COMPANY, BUILDER_COMPANY):
+        receipts = _hub_receipts(sim, company)
+        names = {r["name"] for r in receipts}
+        print(f"{company}: {len(receipts)} receipts from the hub ({len(names)} distinct names)")
+        expect(len(receipts) == len(names) == 6, f"six receipts in {company}, each once")
+        expect(all(sum(t["accountingValue"] for t in r["transactions"]) == 0 for r in receipts), "all balanced")
+        expect(all(r["status"] == "UNFINISHED" and r["type"] == "JOURNAL" for r in receipts), "left unfinished")
+    with sim.state.lock:
+        refused = sim.state.rate_limited
+    print(f"all balanced to the cent, JOURNAL receipts left UNFINISHED for the bookkeeper; {refused} refused with 429")
+    expect(refused == 0, "no request refused by Procountor's rate limit")
 
 
 def _hub_receipts(sim, company: str) -> list[dict]:

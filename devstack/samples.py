@@ -176,13 +176,17 @@ def payroll_setup(**overrides: Any) -> dict[str, Any]:
 
 def payroll_journal(document_id: str = "run-2026-06", *, year: int = 2026, month: int = 6,
                     corrections: tuple[int, ...] = (1, 2, 3, 4, 5), source_company: dict | None = None,
-                    cost_centre: str = "100", run_day: int = 25) -> dict[str, Any]:
+                    cost_centre: str = "100", other_cost_centre: str = "200",
+                    run_day: int = 25) -> dict[str, Any]:
     """A month's payroll run with corrections for earlier months (seed 002's example: June with
-    January–May), as a payroll system's journal export gives it; every period balances."""
+    January–May), as a payroll system's journal export gives it; every period balances.
+
+    Salaries go to two cost centres, ``cost_centre`` (also the corrections') and ``other_cost_centre``:
+    100 and 200 exist at Palkkatoimisto Demo Oy; Rakennus Esimerkki Oy has 10 and 20."""
     period = f"{year:04d}-{month:02d}"
     lines: list[dict[str, Any]] = [
         {"account": "5000", "debit": "10000.00", "text": "Palkat", "cost_centre": cost_centre},
-        {"account": "5000", "debit": "8000.00", "text": "Palkat", "cost_centre": "200"},
+        {"account": "5000", "debit": "8000.00", "text": "Palkat", "cost_centre": other_cost_centre},
         {"account": "6130", "debit": "3000.00", "text": "TyEL-maksut"},
         {"account": "6410", "debit": "300.00", "text": "Sosiaaliturvamaksut"},
         {"account": "2931", "credit": "3600.00", "text": "Ennakonpidätys"},

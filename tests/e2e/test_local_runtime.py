@@ -43,6 +43,17 @@ def test_demo_flow_books_a_week_exactly_once():
     assert "account 3090 has no sales type" in output
     assert "booked in the log: 7; vouchers from the hub in 24SevenOffice's ledger: 7" in output
     assert "gift cards on 2905 (liability, no VAT): -500.00, 200.00" in output
+    # Procountor for a payroll bureau: the company pick, a June run with corrections as six receipts,
+    # a second client's closed January failing its run, which a replay books once January is open.
+    assert "status: connected, company: Palkkatoimisto Demo Oy" in output
+    assert "reconnect picking Rakennus Esimerkki Oy -> 409" in output
+    assert "dimension 'Kustannusyksikkö' does not exist" in output
+    assert "test company     -> 422" in output
+    assert "2026-01  2026-01-31" in output and "2026-06  2026-06-25" in output
+    assert "run-2026-06: failed: period 2026-01 is closed in Procountor" in output
+    assert "Palkkatoimisto Demo Oy: 6 receipts from the hub (6 distinct names)" in output
+    assert "Rakennus Esimerkki Oy: 6 receipts from the hub (6 distinct names)" in output
+    assert "left UNFINISHED for the bookkeeper; 0 refused with 429" in output
     assert "demo OK" in output
 
 
@@ -62,4 +73,7 @@ def test_make_run_serves_and_stops(tmp_path):
     assert "export LB_KEY2=lbk_" in output and f"http://127.0.0.1:{port + 3}" in output
     # A café books into one of the office's client companies through the same integration user.
     assert "export LB_KEY3=lbk_" in output and "Havnekafeen AS, department 201 Solsiden" in output
+    # A payroll bureau's Procountor connection, signed in with the company picked, its setup saved.
+    assert "export LB_KEY4=lbk_" in output and "into Palkkatoimisto Demo Oy" in output
+    assert f"Procountor simulator          http://127.0.0.1:{port + 4}" in output
     assert "stopped" in output
