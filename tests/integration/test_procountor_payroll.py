@@ -390,3 +390,17 @@ def test_an_expired_access_token_is_refreshed_with_the_rotating_refresh_token_an
     transfer(api, aws, connection_id)
     assert document(api, connection_id, "run-b")["state"] == "booked"
     assert len(journals(procountor)) == 2
+
+
+def test_a_morning_of_journals_reads_the_chart_fiscal_years_and_dimensions_once(payroll, procountor, aws):
+    api, connection_id = payroll
+    for month in (3, 4, 5):
+        assert post_journal(api, connection_id, samples.payroll_journal(f"run-{month}", month=month,
+                                                                        corrections=(1,)))[0] == 201
+    procountor.reset_counts()
+    transfer(api, aws, connection_id)
+    counts = procountor.request_counts()
+    assert counts.get("POST /api/ledgerreceipts") == 6
+    assert counts.get("GET /api/coa") == counts.get("GET /api/fiscalyears") == counts.get("GET /api/dimensions") == 1
+    # Calls per receipt: one POST each, plus the three reads shared by the morning's journals.
+    assert sum(v for k, v in counts.items() if k.startswith(("GET /api", "POST /api", "PUT /api"))) == 9

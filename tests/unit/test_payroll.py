@@ -61,7 +61,6 @@ def test_zero_lines_are_left_out_and_a_journal_of_zeros_books_nothing():
     (lambda b: b["lines"][-1].update(credit="250.00"), "period 2026-05 do not balance: debit exceeds by 0.25"),
     (lambda b: b["lines"][0].update(debit="10000.01"), "period 2026-06 do not balance: debit exceeds by 0.01"),
     (lambda b: b["lines"][1].update(credit="1.00"), "give either debit or credit"),
-    (lambda b: b["lines"][2].update(debit="-5.00"), "greater than or equal to 0"),
     (lambda b: b["lines"][3].update(debit="1.001"), "debit"),
     (lambda b: b["lines"][3].update(period="2026-07"), "after the pay period 2026-06"),
     (lambda b: b["lines"][3].update(period="2026-13"), "period"),
@@ -76,6 +75,24 @@ def test_malformed_journals_are_refused_saying_what(change, words):
     with pytest.raises(ValidationError) as caught:
         PayrollJournal.model_validate(body)
     assert words in str(caught.value)
+
+
+def test_a_negative_amount_is_a_reversal_on_the_other_side_and_an_all_zero_period_gets_no_receipt():
+    body = samples.payroll_journal(corrections=())
+    body["lines"] += [{"account": "5000", "debit": "-120.00", "text": "Peruutus", "period": "2026-03"},
+                      {"account": "2939", "credit": "-120.00", "text": "Peruutus", "period": "2026-03"},
+                      {"account": "5400", "debit": "0.00", "period": "2026-02"},
+                      {"account": "2939", "credit": "0", "period": "2026-02"}]
+    run = PayrollJournal.model_validate(body)
+    assert run.periods == ["2026-03", "2026-06"]
+    march = build_payroll_vouchers(run, PayrollSetup(), "LB-x")[0]
+    assert [(line.account, line.debit, line.credit) for line in march.lines] == [
+        ("5000", Decimal("0"), Decimal("120.00")), ("2939", Decimal("120.00"), Decimal("0"))]
+    unbalanced = copy.deepcopy(body)
+    unbalanced["lines"][-3]["credit"] = "120.00"  # a reversal on one side only
+    with pytest.raises(ValidationError) as caught:
+        PayrollJournal.model_validate(unbalanced)
+    assert "period 2026-03 do not balance: credit exceeds by 240.00" in str(caught.value)
 
 
 def test_an_unchanged_journal_has_the_same_hash_and_a_changed_one_another():

@@ -89,7 +89,12 @@ class Dimension(LazyModel):
     items: list[DimensionItem] = Field(default_factory=list)
 
     def item(self, code: str) -> DimensionItem | None:
-        return next((i for i in self.items if i.code == code), None)
+        """By code; exact first, else ignoring case and surrounding spaces (as the vendor keeps codes unique)."""
+        exact = next((i for i in self.items if i.code == code), None)
+        if exact is not None:
+            return exact
+        wanted = code.strip().casefold()
+        return next((i for i in self.items if i.code.strip().casefold() == wanted), None)
 
 
 class Catalog(LazyModel):

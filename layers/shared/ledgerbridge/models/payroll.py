@@ -61,8 +61,12 @@ class PayrollLine(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     account: AccountCode
-    debit: Amount | None = Field(default=None, ge=0, description="a debit amount (0 or more); give debit or credit")
-    credit: Amount | None = Field(default=None, ge=0, description="a credit amount (0 or more)")
+    # Payroll exports write a reversal as a negative amount on the same side: a negative debit is booked
+    # as a credit (and the other way round); the sign is never guessed from the account.
+    debit: Amount | None = Field(default=None, description="a debit amount; give debit or credit (a negative "
+                                                           "debit is a reversal, booked as a credit)")
+    credit: Amount | None = Field(default=None, description="a credit amount (a negative credit is booked as a "
+                                                            "debit)")
     text: Annotated[str, StringConstraints(max_length=255)] = ""
     cost_centre: DimensionItemCode | None = None
     cost_unit: DimensionItemCode | None = None
@@ -133,12 +137,13 @@ class PayrollJournal(LazyModel):
 
     @property
     def periods(self) -> list[str]:
-        """The periods the journal books into, oldest first."""
-        return sorted({self.period_of_line(line) for line in self.lines})
+        """The periods the journal books into, oldest first: those with an amount (a period whose lines
+        are all zero gets no receipt)."""
+        return sorted({self.period_of_line(line) for line in self.lines if line.signed != ZERO})
 
     @property
     def total(self) -> Decimal:
-        """The journal's debits: shown in the export log as its total."""
+        """The journal's debits (after reversals): shown in the export log as its total."""
         return sum((line.signed for line in self.lines if line.signed > 0), ZERO)
 
     @property

@@ -11,6 +11,9 @@ or created when the setup allows it), so a journal fails whole instead of half b
 """
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
@@ -85,6 +88,65 @@ def describe_error(response: httpx.Response) -> ErrorDescription:
     hints = [_HINTS[c] for c in dict.fromkeys(codes) if c in _HINTS]
     message = "Procountor: " + "; ".join(parts) + (f" — {'; '.join(hints)}" if hints else "")
     return ErrorDescription(message=message, vendor_code=codes[0] if codes else None)
+
+
+# The company's fiscal years, chart and dimensions, read for the preflight check, per connection
+# credential: (api URL, connection secret, credential version) -> (monotonic time read, reference).
+REFERENCE_TTL_SECONDS = 300
+_references: dict[tuple[str, str, int], tuple[float, "_CompanyReference"]] = {}
+_reference_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _CompanyReference:
+    years: list[FiscalYear]
+    accounts: dict[str, Account]
+    dimensions: list[Dimension]
+
+
+def _problems(vouchers: list[Voucher], reference: _CompanyReference,
+              create_missing: bool) -> tuple[list[str], list[tuple[str, str]]]:
+    """What Procountor would refuse in these vouchers (in a bookkeeper's words), and the dimension
+    items to create first (only when the setup allows it)."""
+    problems: list[str] = []
+    for voucher in vouchers:
+        year = next((fy for fy in reference.years if fy.covers(voucher.voucher_date)), None)
+        what = f"the receipt for {voucher.part}" if voucher.part else "the receipt"
+        period = year.period_for(voucher.voucher_date) if year else None
+        if year is None or (year.periods and period is None):
+            problems.append(f"no fiscal year in Procountor covers {voucher.voucher_date.isoformat()} ({what}): "
+                            f"create it in Procountor, then replay")
+        elif year.locked or (period is not None and not period.open):
+            label = period.label if period else year.label
+            problems.append(f"period {label} is closed in Procountor: reopen it (or have the bookkeeper move "
+                            f"this correction to an open period in the payroll system), then replay; no "
+                            f"receipt of this journal is sent until then")
+    for number in sorted({line.account for v in vouchers for line in v.lines}):
+        account = reference.accounts.get(number)
+        if account is None:
+            problems.append(f"account {number} does not exist in Procountor's chart of accounts: map it to an "
+                            f"existing account in the payroll setup, then replay")
+        elif not account.active:
+            problems.append(f"account {number} is inactive in Procountor: activate it or map it to another "
+                            f"account in the payroll setup, then replay")
+    dimensions = {d.name: d for d in reference.dimensions}
+    missing: list[tuple[str, str]] = []
+    for name, code in sorted({(n, c) for v in vouchers for line in v.lines for n, c in line.dimensions.items()}):
+        dimension = dimensions.get(name)
+        if dimension is None:
+            problems.append(f"dimension {name!r} no longer exists in Procountor: choose it again in the payroll "
+                            f"setup, then replay")
+            continue
+        item = dimension.item(code)
+        if item is None:
+            if create_missing:
+                missing.append((name, code))
+            else:
+                problems.append(f"item {code!r} does not exist in dimension {name}: create it in Procountor (or "
+                                f"let the payroll setup create missing items), then replay")
+        elif not item.active:
+            problems.append(f"item {code!r} of dimension {name} is inactive in Procountor: activate it, then replay")
+    return problems, missing
 
 
 _http_by_url: dict[str, VendorHttp] = {}
@@ -191,65 +253,55 @@ class ProcountorConnector:
                        vat_codes=[VatCode(id=format(r, "f"), code=format(r, "f"), rate=r) for r in rates])
 
     def check_bookable(self, vouchers: list[Voucher]) -> None:
-        """Everything Procountor would refuse in these receipts, found before the first is sent."""
-        problems: list[str] = []
-        years = self._fiscal_years()
-        for voucher in vouchers:
-            year = next((fy for fy in years if fy.covers(voucher.voucher_date)), None)
-            what = f"the receipt for {voucher.part}" if voucher.part else "the receipt"
-            period = year.period_for(voucher.voucher_date) if year else None
-            if year is None or (year.periods and period is None):
-                problems.append(f"no fiscal year in Procountor covers {voucher.voucher_date.isoformat()} ({what}): "
-                                f"create it in Procountor, then replay")
-            elif year.locked or (period is not None and not period.open):
-                label = period.label if period else year.label
-                problems.append(f"period {label} is closed in Procountor: reopen it (or have the bookkeeper move "
-                                f"this correction to an open period in the payroll system), then replay; no "
-                                f"receipt of this journal is sent until then")
-        accounts = {a.number: a for a in self._accounts()}
-        for number in sorted({line.account for v in vouchers for line in v.lines}):
-            account = accounts.get(number)
-            if account is None:
-                problems.append(f"account {number} does not exist in Procountor's chart of accounts: map it to an "
-                                f"existing account in the payroll setup, then replay")
-            elif not account.active:
-                problems.append(f"account {number} is inactive in Procountor: activate it or map it to another "
-                                f"account in the payroll setup, then replay")
-        missing = self._resolve_items(vouchers, problems)
+        """Everything Procountor would refuse in these receipts, found before the first is sent.
+
+        Read from this process's copy of the company's fiscal years, chart and dimensions (a few
+        minutes old at most: a payroll bureau's morning of journals costs three reads, not three per
+        journal); a problem found in the copy is checked again against a fresh read before it fails
+        the journal, so a period just reopened, or an item just created, is seen."""
+        reference = self._reference(fresh=False)
+        problems, missing = _problems(vouchers, reference, self.setup.create_missing_items)
+        if problems or missing:
+            reference = self._reference(fresh=True)
+            problems, missing = _problems(vouchers, reference, self.setup.create_missing_items)
         if problems:
             raise PermanentVendorError("; ".join(problems))
+        self._remember_items(reference.dimensions)
         for dimension_name, code in missing:
             self._create_item(dimension_name, code)
 
-    def _resolve_items(self, vouchers: list[Voucher], problems: list[str]) -> list[tuple[str, str]]:
-        """Map every (dimension, item code) of the vouchers to item ids; returns the items to create."""
-        wanted = sorted({(name, code) for v in vouchers for line in v.lines for name, code in line.dimensions.items()})
+    def _reference(self, *, fresh: bool) -> "_CompanyReference":
+        key = (self.provider.api_url, self.tokens.secret_name, self.tokens.credential_version)
+        with _reference_lock:
+            cached = _references.get(key)
+        if not fresh and cached and time.monotonic() - cached[0] < REFERENCE_TTL_SECONDS:
+            return cached[1]
+        reference = _CompanyReference(years=self._fiscal_years(), accounts={a.number: a for a in self._accounts()},
+                                      dimensions=self._dimensions())
+        with _reference_lock:
+            _references[key] = (time.monotonic(), reference)
+        return reference
+
+    def _forget_reference(self) -> None:
+        with _reference_lock:
+            _references.pop((self.provider.api_url, self.tokens.secret_name, self.tokens.credential_version), None)
+
+    def _remember_items(self, dimensions: list[Dimension]) -> None:
         if self._items is None:
             self._items = {}
-        if not wanted:
-            return []
-        dimensions = {d.name: d for d in self._dimensions()}
-        missing = []
-        for name, code in wanted:
-            dimension = dimensions.get(name)
-            if dimension is None:
-                problems.append(f"dimension {name!r} no longer exists in Procountor: choose it again in the payroll "
-                                f"setup, then replay")
-                continue
-            self._dimension_ids[name] = int(dimension.id)
-            item = dimension.item(code)
-            if item is None:
-                if self.setup.create_missing_items:
-                    missing.append((name, code))
-                else:
-                    problems.append(f"item {code!r} does not exist in dimension {name}: create it in Procountor (or "
-                                    f"let the payroll setup create missing items), then replay")
-            elif not item.active:
-                problems.append(f"item {code!r} of dimension {name} is inactive in Procountor: activate it, then "
-                                f"replay")
-            else:
-                self._items[(name, code)] = int(item.id)  # type: ignore[index]
-        return missing
+        for dimension in dimensions:
+            self._dimension_ids[dimension.name] = int(dimension.id)
+            for item in dimension.items:
+                if item.active:
+                    self._items.setdefault((dimension.name, item.code), int(item.id))
+
+    def _item(self, name: str, code: str) -> int | None:
+        items = self._items or {}
+        if (name, code) in items:
+            return items[(name, code)]
+        wanted = code.strip().casefold()
+        return next((item_id for (n, c), item_id in items.items() if n == name and c.strip().casefold() == wanted),
+                    None)
 
     def _create_item(self, dimension_name: str, code: str) -> None:
         dimension_id = self._dimension_ids[dimension_name]
@@ -267,8 +319,10 @@ class ProcountorConnector:
             else:
                 raise PermanentVendorError(f"item {code!r} could not be created in dimension {dimension_name}; "
                                            f"create it in Procountor, then replay")
-        assert self._items is not None
+        if self._items is None:
+            self._items = {}
         self._items[(dimension_name, code)] = int(created["id"])
+        self._forget_reference()  # the dimensions changed: the next preflight reads them afresh
 
     def book(self, voucher: Voucher, attachment: AttachmentFile | None, checkpoints: Checkpoints) -> BookingReceipt:
         receipt_id = checkpoints.get(VENDOR_DOCUMENT_ID)
@@ -331,7 +385,6 @@ class ProcountorConnector:
 
     def _receipt_body(self, voucher: Voucher) -> dict[str, Any]:
         self._resolve_for(voucher)
-        items = self._items or {}
         transactions = []
         for line in voucher.lines:
             value = line.debit - line.credit
@@ -340,7 +393,7 @@ class ProcountorConnector:
                 "vatPercent": Decimal(0), "description": cut_text(line.text, DESCRIPTION_MAX)}
             if line.dimensions:
                 transaction["dimensionItemValues"] = [
-                    {"dimensionId": self._dimension_ids[name], "itemId": items[(name, code)], "value": value}
+                    {"dimensionId": self._dimension_ids[name], "itemId": self._item(name, code), "value": value}
                     for name, code in sorted(line.dimensions.items())]
             transactions.append(transaction)
         return {"type": "JOURNAL", "status": "UNFINISHED", "name": receipt_name(voucher),
@@ -350,14 +403,9 @@ class ProcountorConnector:
     def _resolve_for(self, voucher: Voucher) -> None:
         """Item ids of this voucher's dimension items (book() after a preflight in an earlier attempt)."""
         wanted = {(name, code) for line in voucher.lines for name, code in line.dimensions.items()}
-        if wanted <= set(self._items or {}):
+        if all(self._item(name, code) is not None for name, code in wanted):
             return
-        problems: list[str] = []
-        missing = self._resolve_items([voucher], problems)
-        if problems:
-            raise PermanentVendorError("; ".join(problems))
-        for dimension_name, code in missing:
-            self._create_item(dimension_name, code)
+        self.check_bookable([voucher])
 
 
 def receipt_name(voucher: Voucher) -> str:
