@@ -404,3 +404,25 @@ def test_a_morning_of_journals_reads_the_chart_fiscal_years_and_dimensions_once(
     assert counts.get("GET /api/coa") == counts.get("GET /api/fiscalyears") == counts.get("GET /api/dimensions") == 1
     # Calls per receipt: one POST each, plus the three reads shared by the morning's journals.
     assert sum(v for k, v in counts.items() if k.startswith(("GET /api", "POST /api", "PUT /api"))) == 9
+
+
+def test_the_proof_of_booking_reads_every_page_of_a_busy_month_end(payroll, procountor, aws):
+    """Every correction for January lands on 2026-01-31, the bureau's other runs too: after an unanswered
+    post the hub must find its receipt among hundreds of that date, not only on the first page."""
+    api, connection_id = payroll
+    company = procountor.state.company(DEMO_COMPANY)
+    with procountor.state.lock:
+        for n in range(450):
+            procountor.state.store_receipt(company, {
+                "type": "JOURNAL", "status": "UNFINISHED", "name": f"Palkat 2026-0{2 + n % 5} 2026-01 [LB-other{n}/2026-01]",
+                "receiptDate": "2026-01-31", "vatType": "PURCHASE", "vatStatus": 2, "transactions": []},
+                procountor.state.local_now())
+    assert post_journal(api, connection_id, samples.payroll_journal(corrections=(1,)))[0] == 201
+    procountor.add_fault(Fault(kind="timeout_after_commit", method="POST", path_prefix="/api/ledgerreceipts",
+                               times=1, delay_s=3))
+    procountor.reset_counts()
+    transfer(api, aws, connection_id)
+    assert document(api, connection_id, "run-2026-06")["state"] == "booked"
+    ours = journals(procountor, marker="[LB-")
+    assert len([r for r in ours if "LB-other" not in r["name"]]) == 2  # January's and June's, each once
+    assert procountor.request_counts().get("GET /api/ledgerreceipts", 0) >= 3  # 451 receipts: three pages
