@@ -14,6 +14,9 @@ Sections (all by default; ``--only`` picks some, e.g. ``python -m bench --only t
   core   9   the settlement core with 1,000-20,000 lines (linear time and memory)
   sched  10  the scheduler with 1,000-10,000 due connections: SQS and DynamoDB calls, wall and CPU per
              1,000, growth, the invocation against its timeout
+  procountor
+         11  Procountor payroll journals (six receipts each): calls per receipt, receipts/s at 50 ms against
+             the vendor's ceiling (20 requests/s per API client), 429s, 1 and N worker processes
 
 Exit status 0 when every correctness check held, 1 otherwise.
 """
@@ -32,7 +35,7 @@ from . import imports
 from .report import heading, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("cold", "visma", "tfso", "shop", "core", "sched")
+SECTIONS = ("cold", "visma", "tfso", "shop", "procountor", "core", "sched")
 # The commit before the 24SevenOffice work: the "before" of the cold-import comparison.
 BEFORE_COMMIT = "f087068"
 BEFORE_FUNCTIONS = "ingest,scheduler,authorizer"
@@ -90,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shop-n", type=int, default=50, help="24SevenOffice shop settlements booked (50)")
     parser.add_argument("--tfso-latency-ms", type=int, default=50,
                         help="24SevenOffice simulator latency per SOAP call (50)")
+    parser.add_argument("--procountor-n", type=int, default=20,
+                        help="Procountor payroll journals per throughput run, six receipts each (20)")
+    parser.add_argument("--procountor-calls-n", type=int, default=20,
+                        help="Procountor payroll journals for the call count (20)")
     parser.add_argument("--before-commit", default=BEFORE_COMMIT,
                         help=f"'before' of the cold-import comparison, checked out at {imports.BEFORE_PATH} "
                              f"({BEFORE_COMMIT})")
@@ -138,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         checks["1b handlers load no zeep/lxml"] = tfso_cold["soap_free"]["ok"]
         took("tfso cold import")
 
-    if any(section in args.only for section in ("visma", "tfso", "shop")):
+    if any(section in args.only for section in ("visma", "tfso", "shop", "procountor")):
         from .runtime import Runtime, throughput, vendor_calls
 
         with Runtime(worker_concurrency=args.concurrency) as rt:
@@ -190,6 +197,17 @@ def run(args: argparse.Namespace) -> int:
                               tfso_shop.report(shop)))
                 checks["8 24SO shop booking"] = shop["check"]["ok"]
                 took("shop")
+
+            if "procountor" in args.only:
+                from . import procountor
+
+                results["procountor"] = payroll = procountor.run(
+                    rt, args.procountor_n, args.procountor_calls_n, args.latency_ms,
+                    processes=tuple(sorted({1, args.concurrency})))
+                print(procountor.report(payroll))
+                checks["11 Procountor payroll journals"] = payroll["check"]["ok"]
+                rt.set_concurrency(args.concurrency)  # the other sections: SQS poller + containers
+                took("procountor")
 
     took("DevStack stop")
     if "core" in args.only:
