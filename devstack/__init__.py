@@ -35,3 +35,4 @@ def reset_process_caches() -> None:
     procountor = sys.modules.get("ledgerbridge.connectors.procountor.connector")
     if procountor is not None:  # its pooled client holds this process's share of the rate limit
         procountor._http_by_url.clear()
+        procountor._references.clear()  # the companies' years, chart and dimensions read for preflights
