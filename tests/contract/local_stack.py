@@ -5,8 +5,9 @@ Starts `devstack` (moto server, both vendor simulators, the local API gateway wi
 in containers of its own, the worker), gives one tenant objects for every operation to meet --
 a Visma eAccounting connection connected through the browser flow, with an account setup, a
 settlement and a stock registration; a 24SevenOffice connection with its integration user, its
-client companies imported and one set up -- prints them as one JSON line and serves until its
-standard input closes.
+client companies imported and one set up; a Procountor connection signed in with the company
+picked (Palkkatoimisto Demo Oy), with a payroll setup and a payroll journal (not booked) -- prints
+them as one JSON line and serves until its standard input closes.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sys
 from datetime import date, timedelta
 
 from devstack import samples
-from devstack.stack import TFSO_USER, DevStack, StackOptions
+from devstack.stack import PAYROLL_COMPANY, TFSO_USER, DevStack, StackOptions
 
 TENANT = "tenant-contract"
 COMPANY = "1100001"  # a client company of the simulator's integration user (Fjordbakeriet AS)
@@ -41,10 +42,18 @@ def prepare(stack: DevStack) -> dict:
         run_id = _ok(api.post(f"/connections/{tfso_id}/companies/import"))["run_id"]
         stack.drain(timeout=120)
         _ok(api.put(f"/connections/{tfso_id}/companies/{COMPANY}/reconciliation", json={"accounts": ["1920"]}))
+
+        procountor_id = _created(api.post("/connections", json={"vendor": "procountor", "name": "Contract payroll"}))
+        landed = stack.connect_procountor(api, procountor_id, PAYROLL_COMPANY)
+        assert landed.status_code == 200, landed.text[:300]
+        _ok(api.put(f"/connections/{procountor_id}/payroll-setup", json=samples.payroll_setup()))
+        journal = samples.payroll_journal()
+        _ok(api.post(f"/connections/{procountor_id}/payroll-journals", json=journal))
     # Fuzzed credentials never lock the simulator's integration user out (it throttles logins).
     stack.tfso.config.login_limit = 10**6
     return {"url": stack.url, "key": key, "visma_id": visma_id, "tfso_id": tfso_id, "company_id": COMPANY,
-            "document_id": settlement["document_id"], "stock_id": stock["document_id"], "run_id": run_id}
+            "document_id": settlement["document_id"], "stock_id": stock["document_id"], "run_id": run_id,
+            "procountor_id": procountor_id, "payroll_document_id": journal["document_id"]}
 
 
 def _ok(response) -> dict:
