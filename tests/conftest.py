@@ -12,6 +12,8 @@ import pytest
 from devstack import aws_resources, lambdas, reset_process_caches
 from simulators.procountor import ProcountorSimulator
 from simulators.twentyfourseven import TwentyFourSevenSimulator
+from simulators.uniconta import SimulatorConfig as UnicontaConfig
+from simulators.uniconta import UnicontaSimulator
 from simulators.visma_eaccounting import VismaSimulator
 
 # Powertools names child loggers after the service when a module is first imported: set before any
@@ -74,8 +76,24 @@ def procountor(procountor_server):
     procountor_server.clear_faults()
 
 
+@pytest.fixture(scope="session")
+def uniconta_server():
+    simulator = UnicontaSimulator(UnicontaConfig(delay_unit_s=0.001))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
 @pytest.fixture
-def aws(monkeypatch, visma_server, tfso_server, procountor_server):
+def uniconta(uniconta_server):
+    """The Uniconta simulator, back at its seed data (Salon Sakse ApS 4415, Frisør Nord ApS 5120)."""
+    uniconta_server.reset()
+    yield uniconta_server
+    uniconta_server.clear_faults()
+
+
+@pytest.fixture
+def aws(monkeypatch, visma_server, tfso_server, procountor_server, uniconta_server):
     """A fresh moto account with every table, queue and bucket of template.yaml."""
     from moto import mock_aws
 
@@ -93,6 +111,7 @@ def aws(monkeypatch, visma_server, tfso_server, procountor_server):
             "procountor.hosts.keylogin": f"{procountor_server.base_url}/keylogin",
             "procountor.token_url": f"{procountor_server.base_url}/api/oauth/token",
             "procountor.api_url": f"{procountor_server.base_url}/api",
+            "uniconta.api_url": uniconta_server.base_url,
         }),
         "LB_APPLICATION_IDS": json.dumps({"24sevenoffice": TFSO_APPLICATION_ID}),
         "LB_BACKOFF_BASE_SECONDS": "0", "LB_VENDOR_TIMEOUT_SECONDS": "2",

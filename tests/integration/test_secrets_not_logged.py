@@ -288,3 +288,20 @@ def test_procountor_api_key_connect_and_booking_log_no_secret(debug_logs, procou
     assert stored["kind"] == "api_key" and stored["api_key"] == pasted and len(keys) == 2
     _assert_clean(debug_logs, {"API key": keys, "access token": access, "authorization code": codes,
                                "app client secret": {CLIENT_SECRET}})
+
+
+def test_uniconta_login_and_check_log_no_secret(debug_logs, uniconta):
+    login = {"username": "salon-api", "password": "Sakse-2026!", "api_key": "5b0c7e1a-3f2d-4c8e-9a61-2d7f0e4b9c13",
+             "company_id": "4415"}
+    api = Api(TENANT)
+    status, created = api.call("POST", "/connections", {"vendor": "uniconta", "name": "Salon"})
+    assert status == 201, created
+    status, result = api.call("PUT", f"/connections/{created['connection_id']}/credential", login)
+    assert status == 200 and result["ok"], result
+    status, result = api.call("PUT", f"/connections/{created['connection_id']}/credential",
+                              {**login, "password": "Sakse-2026?"})
+    assert status == 200 and not result["ok"], result
+    basic = {base64.b64encode(f"004415/salon-api:{password}".encode()).decode()
+             for password in ("Sakse-2026!", "Sakse-2026?")}
+    _assert_clean(debug_logs, {"password": {"Sakse-2026!", "Sakse-2026?"}, "API key": {login["api_key"]},
+                               "Basic auth header": basic})

@@ -292,10 +292,15 @@ class PasswordCredential(LazyModel):
     # credential_fingerprint(vendor, username, password), written with them: a slow hash, paid once
     # when the user is stored rather than in every container that books or reads for it.
     fingerprint: str | None = None
+    # Uniconta: the integration's API key and the company (Firma ID) the user logs in to.
+    api_key: SecretStr | None = None
+    company_id: str | None = None
 
     def dump_secret(self) -> str:
         return json.dumps({"kind": self.kind, "username": self.username,
-                           "password": self.password.get_secret_value(), "fingerprint": self.fingerprint})
+                           "password": self.password.get_secret_value(), "fingerprint": self.fingerprint,
+                           "api_key": self.api_key.get_secret_value() if self.api_key else None,
+                           "company_id": self.company_id})
 
 
 class VendorSession(LazyModel):
@@ -312,11 +317,12 @@ class VendorSession(LazyModel):
 
 
 def store_password(tenant_id: str, connection_id: str, username: str, password: str,
-                   vendor: str = "24sevenoffice") -> None:
+                   vendor: str = "24sevenoffice", *, api_key: str | None = None, company_id: str | None = None) -> None:
     """Store (or replace) the integration user. A different password is a different credential
     fingerprint, so the old user's session is never used for it."""
     credential = PasswordCredential(username=username, password=password,
-                                    fingerprint=credential_fingerprint(vendor, username, password))
+                                    fingerprint=credential_fingerprint(vendor, username, password),
+                                    api_key=api_key, company_id=company_id)
     write_secret(connection_secret_name(tenant_id, connection_id), credential.dump_secret(),
                  tags={"tenant_id": tenant_id, "connection_id": connection_id})
 
@@ -334,6 +340,14 @@ def credential_fingerprint(vendor: str, username: str, password: str) -> str:
 
     material = json.dumps([vendor, username, password], ensure_ascii=False).encode("utf-8")
     return hashlib.pbkdf2_hmac("sha256", material, _FINGERPRINT_SALT, FINGERPRINT_ITERATIONS, dklen=20).hex()
+
+
+def stored_password(tenant_id: str, connection_id: str) -> PasswordCredential:
+    """The connection's stored login (NotConnected when there is none)."""
+    raw = _read(connection_secret_name(tenant_id, connection_id))
+    if raw is None or raw.get("kind") != "password":
+        raise NotConnected("no login is stored for this connection; store one first (PUT credential)")
+    return PasswordCredential.model_validate(raw)
 
 
 def session_secret_name(vendor: str, fingerprint: str) -> str:

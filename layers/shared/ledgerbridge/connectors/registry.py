@@ -16,6 +16,7 @@ _PACKAGES = {
     "visma_eaccounting": "ledgerbridge.connectors.visma_eaccounting",
     "24sevenoffice": "ledgerbridge.connectors.twentyfourseven",
     "procountor": "ledgerbridge.connectors.procountor",
+    "uniconta": "ledgerbridge.connectors.uniconta",
 }
 
 

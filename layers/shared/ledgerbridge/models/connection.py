@@ -221,14 +221,21 @@ class ConnectionCreate(LazyModel):
 
 
 class CredentialCreate(LazyModel):
-    """An integration user (vendors that log in with e-mail and password, e.g. 24SevenOffice)."""
+    """A stored login: an integration user (24SevenOffice: e-mail and password) or a Uniconta user (login id,
+    password, API key, company id). Which fields a vendor needs is in providers.toml (credential_fields)."""
 
     # hide_input_in_errors: a validation error printed or logged anywhere never shows the password.
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    username: Annotated[str, StringConstraints(min_length=3, max_length=254, strip_whitespace=True,
-                                               pattern=r"^[^@\s]+@[^@\s]+$")]
+    # An e-mail address for 24SevenOffice (checked per vendor: providers.toml username_format), a login
+    # id for Uniconta.
+    username: Annotated[str, StringConstraints(min_length=1, max_length=254, strip_whitespace=True,
+                                               pattern=r"^\S+$")]
     password: SecretStr = Field(min_length=1, max_length=256)
+    api_key: SecretStr | None = Field(default=None, min_length=1, max_length=256,
+                                      description="Uniconta: the API key the integration was given")
+    company_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$", strip_whitespace=True)] | None = Field(
+        default=None, description="Uniconta: the company id (Firma ID)")
 
     # The vendor receives both inside an XML (SOAP) envelope: what XML 1.0 cannot carry, or what
     # no login form would ever have produced, is refused here instead of failing at the vendor.
@@ -238,6 +245,14 @@ class CredentialCreate(LazyModel):
         problem = unsendable_text(value)
         if problem:
             raise ValueError(f"username {problem}; type the e-mail address again")
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _sendable_key(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = unsendable_text(value.get_secret_value()) if value is not None else None
+        if problem:
+            raise ValueError(f"api_key {problem}; paste it again")
         return value
 
     @field_validator("password")

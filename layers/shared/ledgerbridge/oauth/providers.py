@@ -42,6 +42,10 @@ class Provider(LazyModel):
     rate_limit: RateLimit | None = None
     # False: the vendor registers one redirect URI without a query string (the connection is in state only).
     redirect_uri_query_allowed: bool = True
+    # A stored credential's fields, all required (PUT /connections/{id}/credential), and the login's form.
+    credential_fields: list[str] = Field(default_factory=lambda: ["username", "password"])
+    username_format: str = "any"  # "email": an e-mail address (24SevenOffice's integration users)
+    daily_call_budget: int | None = None  # calls per user and day the vendor includes (Uniconta)
     # How the vendor wants a journal without VAT described (Procountor: vat_type, vat_status).
     journal: dict[str, str | int] = Field(default_factory=dict)
 

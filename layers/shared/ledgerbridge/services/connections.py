@@ -1,6 +1,7 @@
 """Creating, reading and configuring connections; account setup against the vendor's catalog."""
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, timedelta
 
@@ -33,7 +34,7 @@ from ..models.connection import (
     TransferSchedule,
 )
 from ..models.payroll import PayrollSetup
-from ..oauth.providers import provider
+from ..oauth.providers import Provider, provider
 from ..repositories import companies as company_store
 from ..repositories import leases
 from ..repositories.leases import LeaseBusy
@@ -123,7 +124,7 @@ def mark_needs_reauth(tenant_id: str, connection_id: str, reason: str, credentia
 
 def _require_connected(connection: Connection) -> None:
     if connection.status == ConnectionStatus.CREATED:
-        if provider(connection.vendor).auth_mode == "password_session":
+        if provider(connection.vendor).auth_mode.startswith("password"):
             raise NotConnected(f"store the integration user first (PUT /connections/{connection.connection_id}/credential)")
         raise NotConnected(f"connect the account first (POST /connections/{connection.connection_id}/connect)")
 
@@ -257,13 +258,16 @@ def store_credential(tenant_id: str, connection_id: str, credential: CredentialC
     """Store an integration user (e-mail, password) and test it at once ("Test integration")."""
     connection = connection_store.get(tenant_id, connection_id)
     spec = provider(connection.vendor)
-    if spec.auth_mode != "password_session":
+    if not spec.auth_mode.startswith("password"):
         raise ValidationFailed(f"{spec.display_name} connects through its own sign-in page: "
                                f"POST /connections/{connection_id}/connect")
+    _check_credential_fields(spec, credential)
     # Under the credential lease: a worker renewing the old user's session cannot write it back over this.
     with leases.held(refresh_lease_id(tenant_id, connection_id), seconds=30,
                      wait=get_settings().token_lease_wait_seconds):
-        store_password(tenant_id, connection_id, credential.username, credential.password.get_secret_value())
+        store_password(tenant_id, connection_id, credential.username, credential.password.get_secret_value(),
+                       connection.vendor, company_id=credential.company_id,
+                       api_key=credential.api_key.get_secret_value() if credential.api_key else None)
     # Should this invocation die mid-test (a Lambda timeout), the reason still says what to do.
     mark_needs_reauth(tenant_id, connection_id, f"{BEING_TESTED} (if this does not change within a minute, press "
                       f"Test integration: POST /connections/{connection_id}/check)", new_credential=True)
@@ -285,6 +289,20 @@ def store_credential(tenant_id: str, connection_id: str, credential: CredentialC
     else:
         mark_needs_reauth(tenant_id, connection_id, result.message, connection.credential_version)
     return _check_view(result)
+
+
+def _check_credential_fields(spec: Provider, credential: CredentialCreate) -> None:
+    """422 naming every field the vendor's login needs and the request left out (or got the form of wrong)."""
+    given = {"username": credential.username, "password": credential.password, "api_key": credential.api_key,
+             "company_id": credential.company_id}
+    problems = [f"{name}: required for {spec.display_name}" for name in spec.credential_fields if not given.get(name)]
+    problems += [f"{name}: {spec.display_name} does not use it; leave it out" for name, value in given.items()
+                 if value and name not in spec.credential_fields]
+    if spec.username_format == "email" and not re.fullmatch(r"[^@\s]+@[^@\s]+", credential.username):
+        problems.append(f"username: {spec.display_name} integration users log in with an e-mail address")
+    if problems:
+        raise ValidationFailed("; ".join(problems), details=[
+            {"field": p.split(":", 1)[0], "message": p.split(": ", 1)[1]} for p in problems])
 
 
 def update_vendor_settings(tenant_id: str, connection_id: str, settings: dict[str, str]) -> Connection:
