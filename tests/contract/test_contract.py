@@ -89,19 +89,22 @@ def _aim(case, stack) -> None:
     params = case.path_parameters
     if not params:
         return
+    payroll = "/payroll-" in case.path or "/api-key" in case.path
     if "connection_id" in params and (slot := _slot(params["connection_id"], 3)):
         if (case.method.upper(), case.path) in DESTRUCTIVE:
             vendor = ("visma_eaccounting", "24sevenoffice")[slot - 1]
             created = stack.client.post("/connections", json={"vendor": vendor, "name": "throwaway"})
             assert created.status_code == 201, created.text
             params["connection_id"] = created.json()["connection_id"]
+        elif payroll:  # payroll operations meet the Procountor connection (and an unknown one)
+            params["connection_id"] = stack.procountor_id
         else:
             both = (stack.visma_id, stack.tfso_id)
             params["connection_id"] = stack.tfso_id if "company_id" in params else both[slot - 1]
     if "company_id" in params and _slot(params["company_id"], 3):
         params["company_id"] = stack.company_id
-    if "document_id" in params and (slot := _slot(params["document_id"], 4)):
-        params["document_id"] = (stack.document_id, stack.run_id, stack.stock_id)[slot - 1]
+    if "document_id" in params and (slot := _slot(params["document_id"], 5)):
+        params["document_id"] = (stack.document_id, stack.run_id, stack.stock_id, stack.payroll_document_id)[slot - 1]
 
 
 @pytest.mark.e2e

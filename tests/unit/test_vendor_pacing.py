@@ -98,3 +98,26 @@ def test_the_former_pacing_overshoots_a_busy_minute():
     sends = greedy_send_times(4, LIMIT / WINDOW / 4, 10, seconds=120)
     assert refusals_at_vendor(sends)[1] > 0
 
+
+
+@pytest.mark.parametrize("processes", [1, 2, 4])
+def test_a_one_second_window_is_paced_close_to_its_ceiling_without_a_refusal(processes):
+    """Procountor: 20 requests per second per client. A second of slack (right for a minute) would
+    halve the pace of a one-second window; a tenth of the window keeps every window within the limit
+    for requests up to 100 ms in transit, and the workers near the ceiling."""
+    from simulators.procountor.config import SimulatorConfig as ProcountorConfig
+    from simulators.procountor.state import SimulatorState as ProcountorState
+
+    limit, window = 20, 1
+    rate, burst = window_pacing(limit, window, processes)
+    sends = greedy_send_times(processes, rate, burst, seconds=120, start_jitter=0.5)
+    state = ProcountorState(ProcountorConfig(rate_limit_requests=limit, rate_limit_window_s=window))
+    rng, now = random.Random(11), [0.0]
+    state.clock = lambda: now[0]
+    refused = 0
+    for arrival in sorted(t + rng.uniform(0, 0.09) for t in sends):
+        now[0] = arrival
+        refused += state.rate_limit_wait("ledgerbridge-local") > 0
+    assert refused == 0
+    steady = [t for t in sends if 10 <= t < 120]
+    assert len(steady) / 110 >= {1: 0.85, 2: 0.8, 4: 0.7}[processes] * limit / window

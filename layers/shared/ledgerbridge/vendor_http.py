@@ -54,9 +54,12 @@ class TokenBucket:
 
 
 # Requests a worker may send at once before pacing sets in (per endpoint), and the slack added to
-# a vendor's window for the time a request spends between our clock and the vendor's counter.
+# a vendor's window for the time a request spends between our clock and the vendor's counter: a
+# second for a window of a minute (eAccounting), a tenth of a window shorter than ten seconds
+# (Procountor's 20 per second: a whole second of slack would halve its pace).
 WINDOW_BURST = 1.0
 WINDOW_SLACK_SECONDS = 1.0
+WINDOW_SLACK_SHARE = 0.1
 
 
 def window_pacing(requests: int, per_seconds: float, share_divisor: int) -> tuple[float, float]:
@@ -73,7 +76,8 @@ def window_pacing(requests: int, per_seconds: float, share_divisor: int) -> tupl
     share = requests / max(share_divisor, 1)
     # (A share under two requests per window cannot hold a burst of one plus any rate: such a
     # deployment, hundreds of workers on one vendor limit, gets a tenth of it and the odd 429.)
-    return max(share - WINDOW_BURST, share / 10) / (per_seconds + WINDOW_SLACK_SECONDS), WINDOW_BURST
+    slack = min(WINDOW_SLACK_SECONDS, per_seconds * WINDOW_SLACK_SHARE)
+    return max(share - WINDOW_BURST, share / 10) / (per_seconds + slack), WINDOW_BURST
 
 
 @dataclass
