@@ -203,5 +203,5 @@ def report(result: dict) -> str:
                         "check"], body, "r" * 13 + "l"))
     lines += [f"   {r['worker_processes']} process(es): {_check_text(r['check'])}" for r in runs]
     lines.append(f"   Simulator latency {runs[0]['latency_ms']} ms per /api call. 'cap' = window_pacing's rate per "
-                 "process (+ burst): the share minus the burst, spread over the window plus 1 s of slack.")
+                 "process (+ burst): the share minus the burst, spread over the window plus its slack (a tenth of a short window, at most 1 s).")
     return "\n".join(lines)
