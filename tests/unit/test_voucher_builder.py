@@ -606,3 +606,31 @@ def test_the_stock_voucher_takes_series_and_currency_like_the_settlement_voucher
     v = build_stock_voucher(stock("goods_received", [("Varer", "1.00")], currency="SEK"),
                             inventory_setup().model_copy(update={"voucher_series": "L"}), REF)
     assert (v.series, v.currency) == ("L", "SEK")
+
+
+def test_vat_included_lines_carry_the_gross_and_bring_the_vendors_split_to_the_pos_vat():
+    """Uniconta splits a line's VAT itself (gross × rate / (100 + rate), to the cent): revenue lines carry
+    the gross with their VAT code, no VAT lines, and a cent the split loses is moved explicitly."""
+    from ledgerbridge.domain.vouchers import build_settlement_voucher
+    from ledgerbridge.models.connection import AccountSetup
+    from ledgerbridge.models.settlement import Settlement
+
+    items = [{"category": "Varer", "vat_rate": "25", "net": "7.99", "vat": "2.00", "gross": "9.99"}] * 3
+    settlement = Settlement.model_validate({
+        "document_id": "Z-1", "business_date": "2026-11-20", "currency": "DKK", "sales": items,
+        "payments": [{"method": "Kort", "amount": "29.97"}], "cash_rounding": "0",
+        "totals": {"net": "23.97", "vat": "6.00", "gross": "29.97"}})
+    setup = AccountSetup.model_validate({"rows": [
+        {"kind": "sales", "key": "Varer", "vat_rate": "25", "account": "1020", "vat_code": "U25"},
+        {"kind": "vat", "key": "25", "account": "6900"}, {"kind": "payment", "key": "Kort", "account": "5820"},
+        {"kind": "rounding", "account": "3600"}]})
+    setup = setup.model_copy(update={"rows": [r.model_copy(update={"vat_code_id": r.vat_code}) for r in setup.rows]})
+    voucher = build_settlement_voucher(settlement, setup, reference="LB-x", vat_included=True)
+    lines = [(line.account, line.vat_code_id, line.debit, line.credit) for line in voucher.lines]
+    assert ("1020", "U25", Decimal("0"), Decimal("29.97")) in lines  # gross, coded
+    # The vendor would put round(29.97 / 5) = 5.99 on VAT; the POS says 6.00: one cent moved.
+    assert ("6900", None, Decimal("0"), Decimal("0.01")) in lines and ("1020", None, Decimal("0.01"), Decimal("0")) in lines
+    assert voucher.total_debit() == voucher.total_credit() == Decimal("29.98")
+    plain = build_settlement_voucher(settlement, setup, reference="LB-x")
+    assert ("6900", None, Decimal("0"), Decimal("6.00")) in [
+        (line.account, line.vat_code_id, line.debit, line.credit) for line in plain.lines]

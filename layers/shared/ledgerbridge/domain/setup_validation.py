@@ -17,33 +17,37 @@ def validate_account_setup(setup: AccountSetup, catalog: Catalog, dates: list[da
     account must exist and be active in each fiscal year covering one of them.
     """
     problems: list[dict] = []
-    fiscal_years = []
-    for day in sorted(set(dates)):
-        fiscal_year = catalog.fiscal_year_for(day)
-        if fiscal_year is None:
-            problems.append({"row": "fiscal_year", "message": f"no fiscal year covers {day.isoformat()}"})
-        elif fiscal_year not in fiscal_years:
-            fiscal_years.append(fiscal_year)
+    # (chart id, how a problem names it): a chart per fiscal year covering the dates, or the one chart
+    # of a vendor whose API publishes no fiscal years (Uniconta's REST).
+    charts_to_check: list[tuple[str, str]] = []
+    if catalog.fiscal_years_published:
+        for day in sorted(set(dates)):
+            fiscal_year = catalog.fiscal_year_for(day)
+            if fiscal_year is None:
+                problems.append({"row": "fiscal_year", "message": f"no fiscal year covers {day.isoformat()}"})
+            elif (fiscal_year.id, f"fiscal year {fiscal_year.label}") not in charts_to_check:
+                charts_to_check.append((fiscal_year.id, f"fiscal year {fiscal_year.label}"))
+    else:
+        charts_to_check = [(chart_id, "the chart of accounts") for chart_id in catalog.accounts]
 
     vat_by_code = {vat.code: vat for vat in catalog.vat_codes}
     resolved_rows = []
     # Indexed once per year, not once per row: a setup of 1,000 rows against a chart of thousands.
-    charts = {fy.id: {account.number: account for account in catalog.accounts.get(fy.id, [])}
-              for fy in fiscal_years}
+    charts = {chart_id: {account.number: account for account in catalog.accounts.get(chart_id, [])}
+              for chart_id, _ in charts_to_check}
     for row in setup.rows:
-        for fiscal_year in fiscal_years:
-            account = charts[fiscal_year.id].get(row.account)
-            year = fiscal_year.label
+        for chart_id, year in charts_to_check:
+            account = charts[chart_id].get(row.account)
             if account is None:
                 problems.append({"row": row.row_id,
-                                 "message": f"account {row.account} does not exist in fiscal year {year}"})
+                                 "message": f"account {row.account} does not exist in {year}"})
             elif not account.active:
-                problems.append({"row": row.row_id, "message": f"account {row.account} is inactive in fiscal year {year}"})
+                problems.append({"row": row.row_id, "message": f"account {row.account} is inactive in {year}"})
         if row.kind == MappingKind.SALES and catalog.sales_types_required:
             # A VAT-bearing sale goes to this account: the vendor needs its sales type (once per row,
             # whichever year: the chart's setup is the same in each).
-            account = next((charts[fy.id].get(row.account) for fy in fiscal_years
-                            if charts[fy.id].get(row.account) is not None), None)
+            account = next((charts[chart_id].get(row.account) for chart_id, _ in charts_to_check
+                            if charts[chart_id].get(row.account) is not None), None)
             if account is not None and not account.sales_type:
                 where = f" (set it up under {catalog.sales_type_setup})" if catalog.sales_type_setup else ""
                 problems.append({"row": row.row_id, "message": f"account {row.account} has no sales type (type "

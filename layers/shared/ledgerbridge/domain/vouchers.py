@@ -22,7 +22,7 @@ from ..models.connection import AccountSetup, MappingRow
 from ..models.ledger import Voucher, VoucherLine
 from ..models.settlement import Settlement
 from ..models.stock import StockRegistration
-from ..money import ZERO
+from ..money import ZERO, round_cents
 from ..text import cut_text, text_length
 
 # Caps of the vendor-neutral voucher, counted in UTF-16 code units (as .NET vendors count; never
@@ -89,6 +89,7 @@ class _Group:
     suffix: str  # " 25%" or ""
     normal_side: str
     amount: Decimal = ZERO
+    vat: Decimal = ZERO  # sales: the POS's VAT of what the group holds
     names: dict[str, None] = field(default_factory=dict)  # categories/methods, first seen first
 
     def text(self) -> str:
@@ -114,6 +115,26 @@ class _Group:
                             text=self.text())
 
 
+def _vat_split_differences(sales: dict[tuple, _Group], rows: dict[str, MappingRow],
+                           missing: "_Missing") -> list[VoucherLine | None]:
+    """Lines that bring the vendor's own VAT split of each gross revenue line to the POS's VAT."""
+    lines: list[VoucherLine | None] = []
+    for (account, _code_id, _code, rate), group in sales.items():
+        rate_value = Decimal(rate)
+        theirs = round_cents(group.amount * rate_value / (100 + rate_value)) if rate_value else ZERO
+        difference = group.vat - theirs  # > 0: the VAT account must get more than the vendor puts there
+        if difference == ZERO:
+            continue
+        row = rows.get(f"vat:{rate}")
+        if row is None:
+            missing.add(f"output VAT at {rate}% (the accounting system's VAT of the sales differs from the "
+                        f"Z-report's by {difference}; a vat row for {rate}% takes the difference)")
+            continue
+        lines.append(_signed_line(row.account, None, difference, normal_side="credit", text=f"Mva-avrunding {rate}%"))
+        lines.append(_signed_line(account, None, -difference, normal_side="credit", text=f"Mva-avrunding {rate}%"))
+    return lines
+
+
 class _Missing:
     """Mappings the settlement needs and the setup lacks, each named once, in order of appearance."""
 
@@ -135,8 +156,14 @@ class _Missing:
 
 
 def build_settlement_voucher(
-    settlement: Settlement, setup: AccountSetup, *, reference: str, text_prefix: str = "Dagsoppgjør"
+    settlement: Settlement, setup: AccountSetup, *, reference: str, text_prefix: str = "Dagsoppgjør",
+    vat_included: bool = False,
 ) -> Voucher:
+    """``vat_included``: the vendor takes a revenue line's amount with its VAT and splits it itself by
+    the line's VAT code (Uniconta's journal lines). Revenue lines then carry the gross and there are
+    no output VAT lines; where the vendor's split (VAT = gross × rate / (100 + rate), to the cent, half
+    up) differs from the POS's own VAT, the difference is moved between the revenue account and the
+    rate's VAT account by a pair of lines without a VAT code, so both accounts end as the Z-report says."""
     rows = setup.index()
     missing = _Missing()
     rate_texts: dict[Decimal, str] = {}
@@ -161,9 +188,10 @@ def build_settlement_voucher(
             group = sales.get(key)
             if group is None:
                 group = sales[key] = _Group(row, "Salg", f" {rate}%", "credit")
-            group.amount += sale.net
+            group.amount += sale.gross if vat_included else sale.net
+            group.vat += sale.vat
             group.names[sale.category] = None
-        if sale.vat != ZERO:
+        if sale.vat != ZERO and not vat_included:
             vat_by_rate[rate] = vat_by_rate.get(rate, ZERO) + sale.vat
         if sale.cost is not None:
             costs += sale.cost
@@ -196,6 +224,8 @@ def build_settlement_voucher(
 
     lines: list[VoucherLine | None] = [g.line() for g in sales.values()]
     lines += [g.line() for g in vat.values()]
+    if vat_included:
+        lines += _vat_split_differences(sales, rows, missing)
     lines += [g.line() for g in payments.values()]
 
     # Gift cards: a liability, never revenue and never VAT. Sold ones are owed to the holder

@@ -109,6 +109,9 @@ class Catalog(LazyModel):
     sales_types_required: bool = False
     sales_type_setup: str | None = None
     dimensions: list[Dimension] = Field(default_factory=list)
+    # False: the vendor's API publishes no fiscal years (Uniconta's REST); ``accounts`` then holds one
+    # chart, checked as such, and the vendor alone decides which dates it takes.
+    fiscal_years_published: bool = True
 
     def dimension(self, name: str) -> Dimension | None:
         """By name, as a person types it (case and surrounding spaces do not matter)."""

@@ -38,6 +38,7 @@ from ..models.ledger import Voucher
 from ..models.payroll import PAYROLL_NOTHING_TO_BOOK_REASON, PayrollJournal, PayrollSetup
 from ..models.settlement import Attachment, Settlement
 from ..models.stock import STOCK_NOTHING_TO_BOOK_REASON, StockRegistration
+from ..oauth.providers import provider
 from ..repositories import connections as connection_store
 from ..repositories import documents, payloads
 from ..repositories.documents import LeaseLost
@@ -287,8 +288,9 @@ def _read_document(record: DocumentRecord) -> _BookableDocument:
     settlement = Settlement.model_validate_json(payload)
     return _BookableDocument(
         noun="settlement", currency=settlement.currency, attachment=settlement.attachment,
-        vouchers=lambda connection, reference: [build_settlement_voucher(settlement, _account_setup(connection),
-                                                                         reference=reference)],
+        vouchers=lambda connection, reference: [build_settlement_voucher(
+            settlement, _account_setup(connection), reference=reference,
+            vat_included=provider(connection.vendor).vat_in_line_amounts)],
         nothing_to_book_reason=("nothing to book: every amount the account setup books is zero (costs of goods "
                                 "are booked only with inventory_change on)"))
 

@@ -8,8 +8,15 @@ and a company that does not exist answers like one the user may not open (``NoAc
 integration's partner key for Uniconta's .NET API; REST never checks it, so it is stored and checked
 for its form (a GUID) only — said in the answer, never pretended to be verified.
 
-Booking (a day's sales into a named journal) and the customer sync come next; until then the
-connector declares no capability, and the core refuses what it cannot do.
+**Booking** (seed 004: "the day's sales go to Uniconta"): a day's voucher becomes lines of the named
+daily journal (kassekladde) the user picked, for the bookkeeper to post: one ``InsertList`` per day
+(all or nothing), never a call per line. Revenue lines carry their VAT code and the amount with VAT
+(Uniconta splits it; the core's ``vat_included`` voucher); every line's text ends with our reference.
+Exactly once: SUBMITTED before the insert; after an unanswered one the journal's lines of that date,
+and the posted transactions of that date (the bookkeeper may have posted meanwhile), are searched
+for the reference (OData, every page): found → recorded; absent → inserted; search failed → retry.
+
+The customer sync and the modification-URL receiver come next.
 """
 from __future__ import annotations
 
@@ -19,13 +26,33 @@ from typing import Any
 
 import httpx
 
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
 from ...credentials import PasswordCredential, stored_password
-from ...errors import CredentialRejected, PermanentVendorError
+from ...errors import AmbiguousVendorOutcome, CredentialRejected, PermanentVendorError, VendorError
 from ...models.connection import Choice, Connection
+from ...money import exact_json
 from ...oauth.providers import Provider
 from ...settings import get_settings
+from ...text import cut_text, text_length
 from ...vendor_http import ErrorDescription, Unauthenticated, VendorHttp
-from ..base import ConnectionCheck
+from ..base import (
+    BOOKING,
+    SUBMITTED,
+    VENDOR_DOCUMENT_ID,
+    Account,
+    AttachmentFile,
+    BookingReceipt,
+    Catalog,
+    Checkpoints,
+    ConnectionCheck,
+    VatCode,
+    Voucher,
+)
+
+TEXT_MAX = 100  # GLDailyJournalLineClient.Text
+ODATA_PAGE_LIMIT = 50  # pages followed by one search (1,000 rows each): far past any day of one journal
 
 
 def describe_error(response: httpx.Response) -> ErrorDescription:
@@ -71,7 +98,7 @@ def basic_login(credential: PasswordCredential) -> str:
 
 class UnicontaConnector:
     vendor = "uniconta"
-    capabilities: frozenset[str] = frozenset()
+    capabilities = frozenset({BOOKING})
 
     def __init__(self, http: VendorHttp, connection: Connection):
         self.http = http
@@ -81,9 +108,13 @@ class UnicontaConnector:
         return stored_password(self.connection.tenant_id, self.connection.connection_id)
 
     def _get(self, entity: str, credential: PasswordCredential) -> Any:
+        return self._request("GET", f"api/Entities/{entity}", credential)
+
+    def _request(self, method: str, path: str, credential: PasswordCredential, **kw: Any) -> Any:
         try:
-            response = self.http.request("GET", f"api/Entities/{entity}",
-                                         headers={"Authorization": basic_login(credential)})
+            response = self.http.request(method, path, headers={"Authorization": basic_login(credential),
+                                                                **({"Content-Type": "application/json"}
+                                                                   if "content" in kw else {})}, **kw)
         except Unauthenticated as exc:
             raise CredentialRejected(
                 "Uniconta refused the user name or the password (it does not say which); check both, as you "
@@ -116,6 +147,102 @@ class UnicontaConnector:
                      f"form of a Uniconta key (Uniconta's REST API does not check it)"),
             warnings=[] if choices["journal"] else ["the company has no daily journal (kassekladde) yet: create one "
                                                     "in Uniconta for the day's sales, then refresh the lists"])
+
+    def journal(self) -> str:
+        journal = self.connection.vendor_settings.get("journal")
+        if not journal:
+            raise PermanentVendorError(
+                "no journal is picked for the day's sales: pick one of the company's daily journals "
+                f"(PUT /connections/{self.connection.connection_id}/vendor-settings {{\"journal\": \"SALG\"}}), "
+                "then replay")
+        return journal
+
+    def read_catalog(self, on_date: date) -> Catalog:
+        credential = self._credential()
+        accounts = [Account(number=str(a.get("Account")), name=str(a.get("Name") or ""),
+                            active=not a.get("Blocked") and a.get("AccountType") not in ("Header", "Sum"),
+                            vat_code_id=a.get("Vat"))
+                    for a in self._get("GLAccountClient", credential) or [] if a.get("Account")]
+        vat_codes = [VatCode(id=str(v.get("Vat")), code=str(v.get("Vat")), description=str(v.get("Name") or ""),
+                             rate=Decimal(str(v.get("Rate") or 0)))
+                     for v in self._get("GLVatClient", credential) or [] if v.get("Vat")]
+        company = (self._get("CompanyClient", credential) or [{}])[0]
+        return Catalog(company_name=company.get("Name"), accounts={"chart": accounts}, vat_codes=vat_codes,
+                       fiscal_years_published=False)
+
+    def book(self, voucher: Voucher, attachment: AttachmentFile | None, checkpoints: Checkpoints) -> BookingReceipt:
+        found = checkpoints.get(VENDOR_DOCUMENT_ID)
+        if found is None:
+            journal = self.journal()
+            credential = self._credential()
+            rows = [self._line(journal, voucher, line) for line in voucher.lines]
+            checkpoints.save(SUBMITTED, datetime.now(timezone.utc).isoformat())
+            try:
+                inserted = self._request("POST", "api/Entities/InsertList/GLDailyJournalLineClient", credential,
+                                         content=exact_json(rows), creates=True)
+            except AmbiguousVendorOutcome:
+                raise  # sent, answer unknown: SUBMITTED stays; the next attempt searches before inserting
+            except VendorError:
+                checkpoints.clear(SUBMITTED)  # refused as a whole (InsertList is all or nothing)
+                raise
+            first = inserted[0] if isinstance(inserted, list) and inserted else {}
+            found = f"{journal}:{first.get('RowId', '')}"
+            checkpoints.save(VENDOR_DOCUMENT_ID, found)
+        return BookingReceipt(vendor_document_id=found, vendor_document_number=None,
+                              vendor_status="in journal " + found.split(":")[0])
+
+    def _line(self, journal: str, voucher: Voucher, line: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {"Journal": journal, "Date": voucher.voucher_date.isoformat(), "AccountType": "Finans",
+                               "Account": line.account, "Text": line_text(line.text or voucher.text, voucher.reference)}
+        if line.debit:
+            row["Debit"] = line.debit
+        if line.credit:
+            row["Credit"] = line.credit
+        if line.vat_code_id:
+            row["Vat"] = line.vat_code_id
+        return row
+
+    def find_booking(self, voucher: Voucher, checkpoints: Checkpoints | None = None) -> BookingReceipt | None:
+        """Our reference among the journal's lines of the date, else among the posted transactions of
+        the date (posted by the bookkeeper meanwhile); None proves absence."""
+        credential = self._credential()
+        journal = self.journal()
+        day = voucher.voucher_date.isoformat()
+        marker = f"[{voucher.reference}]"
+        quoted = marker.replace("'", "''")
+        for entity, extra, label in (("GLDailyJournalLineClient", f"Journal eq '{journal}' and ", f"{journal}:"),
+                                     ("GLTransClient", "", "posted:")):
+            for row in self._odata(entity, f"{extra}Date eq {day} and contains(Text,'{quoted}')", credential):
+                if marker in str(row.get("Text") or "") and _day(row.get("Date")) == voucher.voucher_date:
+                    return BookingReceipt(vendor_document_id=f"{label}{row.get('RowId', '')}")
+        return None
+
+    def _odata(self, entity: str, query: str, credential: PasswordCredential) -> Any:
+        company = credential.company_id or ""
+        path: str | None = f"odata/{company}/{entity}"
+        params: dict[str, Any] | None = {"$filter": query}
+        for _ in range(ODATA_PAGE_LIMIT):
+            body = self._request("GET", path, credential, params=params) or {}
+            yield from body.get("value") or []
+            link = body.get("@odata.nextLink")
+            if not link:
+                return
+            path, params = str(link).split("/odata/", 1)[-1], None
+            path = "odata/" + path
+        raise PermanentVendorError(f"Uniconta's {entity} search did not end after {ODATA_PAGE_LIMIT} pages")
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def line_text(text: str, reference: str) -> str:
+    """A line's text within Uniconta's 100 characters, ending with our reference kept whole."""
+    marker = f" [{reference}]"
+    return cut_text(text, TEXT_MAX - text_length(marker)) + marker
 
 
 def build_connector(provider: Provider, connection: Connection) -> UnicontaConnector:
