@@ -217,3 +217,38 @@ def test_an_unanswered_insert_is_found_in_the_journal_or_among_posted_lines_neve
     assert found is not None and found.vendor_document_id.startswith("posted:")
     other = voucher.model_copy(update={"reference": "LB-0000000000000000"})
     assert registry.connector_for(connection).find_booking(other) is None
+
+
+def test_the_hub_keeps_to_its_share_of_the_daily_call_budget_and_books_the_rest_after_midnight(
+        booking_salon, aws, uniconta, monkeypatch):
+    from ledgerbridge.vendor_budget import CallBudget
+
+    api, connection_id = booking_salon
+    status, connection = api.call("GET", f"/connections/{connection_id}")
+    usage = connection["vendor_usage"]
+    assert usage["budget"] == 5000 and usage["hub_share"] == 4000 and usage["calls"] >= 4  # check + catalog so far
+    # The salon's user has spent the hub's share today (other connections of the same user count too).
+    from ledgerbridge.oauth.providers import provider
+
+    CallBudget(provider("uniconta"), "salon-api").spend(4000 - usage["calls"])
+    assert api.call("POST", f"/connections/{connection_id}/settlements", salon_day("2026-11-20"))[0] == 201
+    calls_before = uniconta.state.usage_of("salon-api").calls
+    assert api.call("POST", f"/connections/{connection_id}/transfers")[0] == 202
+    import os
+
+    sqs = aws.client("sqs")
+    messages = sqs.receive_message(QueueUrl=os.environ["LB_TRANSFER_QUEUE_URL"], MaxNumberOfMessages=10,
+                                   AttributeNames=["All"]).get("Messages", [])
+    from devstack import lambdas
+    from tests.integration.test_worker_exactly_once import sqs_event
+
+    result = lambdas.handler("TransferWorkerFunction")(sqs_event(messages),
+                                                       lambdas.LocalContext("TransferWorkerFunction", 60))
+    assert result["batchItemFailures"] == []  # a wait, not a failure: the job goes on as a delayed message
+    status, document = api.call("GET", f"/connections/{connection_id}/documents/Z-2026-11-20-1")
+    assert document["state"] == "waiting" and "daily call budget" in document["reason"]
+    assert "after midnight (Europe/Copenhagen)" in document["reason"] and document["retry_not_before"]
+    assert uniconta.state.usage_of("salon-api").calls == calls_before  # not one call past the share
+    assert journal_lines(uniconta) == []
+    status, connection = api.call("GET", f"/connections/{connection_id}")
+    assert connection["vendor_usage"]["calls"] == 4000

@@ -82,3 +82,8 @@ class PermanentVendorError(VendorError):
 
 class CredentialRejected(PermanentVendorError):
     """The vendor refused our credential (revoked consent, changed password, expired refresh token)."""
+
+
+class BudgetExhausted(TransientVendorError):
+    """The hub's share of the vendor's daily call budget is spent (Uniconta: 5,000 calls per user and
+    day, every call slowed past it): not a fault, a wait until the vendor's day turns."""

@@ -115,7 +115,10 @@ def create_connection(request: Annotated[ConnectionCreate, Body()]) -> Response[
 
 @app.get("/connections/<connection_id>", responses=answers({200: "The connection."}, *TENANT_ERRORS))
 def get_connection(connection_id: PathId) -> ConnectionView:
-    return ConnectionView.of(connections.get(tenant_of(app), connection_id))
+    connection = connections.get(tenant_of(app), connection_id)
+    view = ConnectionView.of(connection)
+    view.vendor_usage = connections.usage_today(connection)
+    return view
 
 
 @app.delete("/connections/<connection_id>",

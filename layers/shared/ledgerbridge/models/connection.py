@@ -297,6 +297,9 @@ class ConnectionView(LazyModel):
     created_at: datetime
     vendor_settings: dict[str, str] = Field(default_factory=dict)
     choices: dict[str, list[Choice]] = Field(default_factory=dict)
+    vendor_usage: dict[str, int | str] | None = Field(
+        None, description="vendors with a daily call budget (Uniconta): today's calls by the hub for this "
+                          "connection's user, the hub's share and the vendor's budget (GET of one connection)")
 
     @classmethod
     def of(cls, connection: Connection) -> "ConnectionView":

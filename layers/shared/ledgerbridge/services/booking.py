@@ -30,7 +30,14 @@ from ..connectors.base import (
 )
 from ..domain.payroll import build_payroll_vouchers
 from ..domain.vouchers import SetupIncomplete, build_settlement_voucher, build_stock_voucher
-from ..errors import CredentialRejected, NotConnected, NotFound, PermanentVendorError, TransientVendorError
+from ..errors import (
+    BudgetExhausted,
+    CredentialRejected,
+    NotConnected,
+    NotFound,
+    PermanentVendorError,
+    TransientVendorError,
+)
 from ..models.common import utcnow
 from ..models.connection import AccountSetup, Connection, ConnectionStatus
 from ..models.documents import DocumentKind, DocumentRecord, DocumentState, TransferJob, part_key
@@ -220,6 +227,13 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
     except PermanentVendorError as exc:
         documents.finish(claimed, lease, DocumentState.FAILED, reason=exc.message)
         return {"outcome": "failed", "reason": exc.message}
+    except BudgetExhausted as exc:
+        # The hub's share of the vendor's daily calls is spent: a wait for the vendor's next day, no fault
+        # (it goes on as delayed messages of at most 15 min each, spending no vendor call meanwhile).
+        delay = math.ceil(exc.retry_after or 3600)
+        documents.finish(claimed, lease, DocumentState.WAITING, retry_not_before=utcnow() + timedelta(seconds=delay),
+                         reason=f"waiting: {exc.message}")
+        raise RetryLater(exc.message, delay=delay, counts=False) from exc
     except LeaseBusy as exc:
         # Another worker holds the vendor session (or left it to expire after a call that got no
         # answer): a wait, no fault of this document's.

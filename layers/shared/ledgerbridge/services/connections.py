@@ -56,6 +56,21 @@ def get(tenant_id: str, connection_id: str) -> Connection:
     return connection_store.get(tenant_id, connection_id)
 
 
+def usage_today(connection: Connection) -> dict[str, int | str] | None:
+    """Today's calls against the vendor's daily budget for the connection's user (None: no budget, no user)."""
+    spec = provider(connection.vendor)
+    if not spec.daily_call_budget or connection.status == ConnectionStatus.CREATED:
+        return None
+    from ..credentials import stored_password  # deferred: only budgeted vendors read their user here
+    from ..vendor_budget import CallBudget
+
+    try:
+        username = stored_password(connection.tenant_id, connection.connection_id).username
+    except NotConnected:
+        return None
+    return CallBudget(spec, username).today()
+
+
 def list_all(tenant_id: str) -> list[Connection]:
     return connection_store.list_for_tenant(tenant_id)
 

@@ -36,6 +36,7 @@ from ...money import exact_json
 from ...oauth.providers import Provider
 from ...settings import get_settings
 from ...text import cut_text, text_length
+from ...vendor_budget import CallBudget
 from ...vendor_http import ErrorDescription, Unauthenticated, VendorHttp
 from ..base import (
     BOOKING,
@@ -100,17 +101,23 @@ class UnicontaConnector:
     vendor = "uniconta"
     capabilities = frozenset({BOOKING})
 
-    def __init__(self, http: VendorHttp, connection: Connection):
+    def __init__(self, http: VendorHttp, connection: Connection, provider: Provider):
         self.http = http
         self.connection = connection
+        self.provider = provider
 
     def _credential(self) -> PasswordCredential:
         return stored_password(self.connection.tenant_id, self.connection.connection_id)
+
+    def budget(self, credential: PasswordCredential | None = None) -> CallBudget:
+        credential = credential or self._credential()
+        return CallBudget(self.provider, credential.username)
 
     def _get(self, entity: str, credential: PasswordCredential) -> Any:
         return self._request("GET", f"api/Entities/{entity}", credential)
 
     def _request(self, method: str, path: str, credential: PasswordCredential, **kw: Any) -> Any:
+        self.budget(credential).spend()  # counted before it is made: a call past the hub's share is not made
         try:
             response = self.http.request(method, path, headers={"Authorization": basic_login(credential),
                                                                 **({"Content-Type": "application/json"}
@@ -246,4 +253,4 @@ def line_text(text: str, reference: str) -> str:
 
 
 def build_connector(provider: Provider, connection: Connection) -> UnicontaConnector:
-    return UnicontaConnector(vendor_http(provider), connection)
+    return UnicontaConnector(vendor_http(provider), connection, provider)
