@@ -30,7 +30,7 @@ lock: setup  ## re-resolve pyproject.toml into requirements.lock and layers/shar
 
 setup: $(VENV)/.installed
 
-run: setup  ## the whole hub locally: moto server, the vendor simulators (Visma eAccounting, 24SevenOffice, Procountor), local API gateway, scheduler, worker
+run: setup  ## the whole hub locally: moto server, the vendor simulators (Visma eAccounting, 24SevenOffice, Procountor, Uniconta), local API gateway, scheduler, worker
 	$(PY) -m devstack run
 
 demo: setup  ## scripted end-to-end flow against the local stack; exits 0 when everything checks out

@@ -17,6 +17,9 @@ Sections (all by default; ``--only`` picks some, e.g. ``python -m bench --only t
   procountor
          11  Procountor payroll journals (six receipts each): calls per receipt, receipts/s at 50 ms against
              the vendor's ceiling (20 requests/s per API client), 429s, 1 and N worker processes
+  uniconta
+         12  Uniconta: a salon's week of daily sales (one InsertList per day), calls per day and per week
+             against the 5,000-per-day budget and the hub's 4,000 share, seconds per day booked at 50 ms
 
 Exit status 0 when every correctness check held, 1 otherwise.
 """
@@ -35,7 +38,7 @@ from . import imports
 from .report import heading, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("cold", "visma", "tfso", "shop", "procountor", "core", "sched")
+SECTIONS = ("cold", "visma", "tfso", "shop", "procountor", "uniconta", "core", "sched")
 # The commit before the 24SevenOffice work: the "before" of the cold-import comparison.
 BEFORE_COMMIT = "f087068"
 BEFORE_FUNCTIONS = "ingest,scheduler,authorizer"
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         checks["1b handlers load no zeep/lxml"] = tfso_cold["soap_free"]["ok"]
         took("tfso cold import")
 
-    if any(section in args.only for section in ("visma", "tfso", "shop", "procountor")):
+    if any(section in args.only for section in ("visma", "tfso", "shop", "procountor", "uniconta")):
         from .runtime import Runtime, throughput, vendor_calls
 
         with Runtime(worker_concurrency=args.concurrency) as rt:
@@ -208,6 +211,14 @@ def run(args: argparse.Namespace) -> int:
                 checks["11 Procountor payroll journals"] = payroll["check"]["ok"]
                 rt.set_concurrency(args.concurrency)  # the other sections: SQS poller + containers
                 took("procountor")
+
+            if "uniconta" in args.only:
+                from . import uniconta
+
+                results["uniconta"] = salon = uniconta.run(rt, args.latency_ms)
+                print(uniconta.report(salon))
+                checks["12 Uniconta daily sales"] = salon["check"]["ok"]
+                took("uniconta")
 
     took("DevStack stop")
     if "core" in args.only:

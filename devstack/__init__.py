@@ -36,3 +36,6 @@ def reset_process_caches() -> None:
     if procountor is not None:  # its pooled client holds this process's share of the rate limit
         procountor._http_by_url.clear()
         procountor._references.clear()  # the companies' years, chart and dimensions read for preflights
+    uniconta = sys.modules.get("ledgerbridge.connectors.uniconta.connector")
+    if uniconta is not None:  # its pooled client, per API URL
+        uniconta._http_by_url.clear()

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import date
 
 from . import samples
 from .stack import PAYROLL_COMPANY, PROCOUNTOR_USER, TFSO_USER, DevStack, StackOptions
@@ -13,7 +14,7 @@ from .stack import PAYROLL_COMPANY, PROCOUNTOR_USER, TFSO_USER, DevStack, StackO
 
 def serve(args: argparse.Namespace) -> int:
     options = StackOptions(gateway_port=args.port, simulator_port=args.port + 1, moto_port=args.port + 2,
-                           tfso_port=args.port + 3, procountor_port=args.port + 4,
+                           tfso_port=args.port + 3, procountor_port=args.port + 4, uniconta_port=args.port + 5,
                            simulator_latency_ms=args.latency_ms, schedule_interval=args.schedule_interval,
                            log_level=args.log_level)
     stop = threading.Event()
@@ -23,6 +24,7 @@ def serve(args: argparse.Namespace) -> int:
         accounting_key, tfso_connection = stack.accounting_office()
         shop_key, shop_connection = stack.shop()
         payroll_key, payroll_connection = stack.payroll_bureau()
+        salon_key, salon_connection = stack.salon()
         print(f"""
 ledgerbridge local stack is up
   hub API (local API Gateway)   {stack.url}
@@ -73,6 +75,21 @@ saved (cost centres on Kustannuspaikka). A June run with corrections for January
   Procountor simulator          {stack.procountor.base_url}  (user {PROCOUNTOR_USER[0]} / {PROCOUNTOR_USER[1]}: two
                                 companies; close a period: POST /_sim/periods {{"company","period","status"}})
 
+Uniconta: a hair salon (tenant 'local-salon') books its daily Z-reports into Salon Sakse ApS (company
+{samples.UNICONTA_COMPANY}) as one batch of lines in daily journal {samples.UNICONTA_JOURNAL}: connection {salon_connection}, user
+{samples.UNICONTA_LOGIN['username']} stored and tested, journal picked, account setup saved (VAT code U25 -> 6900).
+  export LB_KEY5={salon_key}
+  .venv/bin/python -c 'import json; from devstack import samples; print(json.dumps(samples.salon_day("{date.today().isoformat()}")))' \\
+    | curl -s -X POST {stack.url}/connections/{salon_connection}/settlements -H "Authorization: Bearer $LB_KEY5" \\
+           -H "Content-Type: application/json" -d @-
+  curl -s -X POST {stack.url}/connections/{salon_connection}/transfers -H "Authorization: Bearer $LB_KEY5"
+  curl -s {stack.url}/connections/{salon_connection}/documents/Z-{date.today().isoformat()}-1 -H "Authorization: Bearer $LB_KEY5"
+  curl -s {stack.url}/connections/{salon_connection} -H "Authorization: Bearer $LB_KEY5"   (vendor_usage: calls today)
+  curl -s {stack.uniconta.base_url}/_sim/companies/{samples.UNICONTA_COMPANY}/journals/{samples.UNICONTA_JOURNAL}/lines
+  Uniconta simulator            {stack.uniconta.base_url}  (user {samples.UNICONTA_LOGIN['username']} / {samples.UNICONTA_LOGIN['password']}; the
+                                bookkeeper posts: POST /_sim/companies/{samples.UNICONTA_COMPANY}/journals/{samples.UNICONTA_JOURNAL}/post, then
+                                GET /_sim/companies/{samples.UNICONTA_COMPANY}/ledger; calls: GET /_sim/usage?user={samples.UNICONTA_LOGIN['username']})
+
 Ctrl-C stops it.""", flush=True)
         try:
             stop.wait(args.seconds if args.seconds else None)
@@ -87,8 +104,8 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve the whole hub locally")
     run.add_argument("--port", type=int, default=int(os.environ.get("LB_LOCAL_PORT", "8100")),
-                     help="gateway port; the Visma simulator, moto, the 24SevenOffice and the Procountor simulators take "
-                          "the next four")
+                     help="gateway port; the Visma simulator, moto, the 24SevenOffice, Procountor and Uniconta "
+                          "simulators take the next five")
     run.add_argument("--latency-ms", type=int, default=0, help="simulated vendor latency")
     run.add_argument("--schedule-interval", type=float, default=60.0)
     run.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))

@@ -23,12 +23,19 @@ with corrections for January-May booked as six receipts in their periods, a rese
 company's run refused, and a second client (Rakennus Esimerkki Oy) whose run corrects January, closed
 in Procountor, booked by a replay once January is open again; every receipt checked once in the
 simulator.
+
+Uniconta (a hair salon's daily sales): the stored login (a wrong password first), daily journal SALG
+picked, an account setup refused for an account missing from the chart, a week of Z-reports pushed and
+transferred as one InsertList of lines per day, an identical resend, the bookkeeper posting the journal
+in the simulator, and the ledger's VAT and revenue checked against the Z-reports to the cent; the
+day's Uniconta calls against its daily budget.
 """
 from __future__ import annotations
 
 import os
 import sys
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import httpx
 
@@ -485,6 +492,117 @@ def run_payroll_demo(stack: DevStack) -> None:
     expect(refused == 0, "no request refused by Procountor's rate limit")
 
 
+INSERT_LIST = "POST /api/Entities/InsertList/{name}"
+
+
+def run_uniconta_demo(stack: DevStack) -> None:
+    """Uniconta for a hair salon: login, journal, setup, a week of Z-reports as one InsertList of journal
+    lines per day, a resend, the bookkeeper's posting and the ledger checked against the Z-reports."""
+    sim = stack.uniconta
+    company, journal = samples.UNICONTA_COMPANY, samples.UNICONTA_JOURNAL
+    login = samples.UNICONTA_LOGIN
+    api = stack.api(stack.create_tenant("demo-salon"))
+    print(f"\nUniconta simulator: {sim.base_url}")
+
+    say("28. Uniconta: store the salon's login (user, password, API key, company id) — first a wrong password")
+    created = api.post("/connections", json={"vendor": "uniconta", "name": "Salon Sakse – Uniconta"})
+    expect(created.status_code == 201, f"create connection: {created.status_code} {created.text}")
+    connection_id = created.json()["connection_id"]
+    wrong = api.put(f"/connections/{connection_id}/credential", json={**login, "password": "Sakse-2025!"})
+    result = wrong.json()
+    print(f"wrong password -> ok={result['ok']}: {result['message']}")
+    expect(wrong.status_code == 200 and not result["ok"] and "user name or the password" in result["message"]
+           and "Sakse-2025!" not in result["message"], "a wrong password is refused, naming user name or password")
+    right = api.put(f"/connections/{connection_id}/credential", json=login)
+    result = right.json()
+    expect(right.status_code == 200 and result["ok"], f"login: {right.status_code} {right.text}")
+    journals = [c["id"] for c in result["choices"]["journal"]]
+    print(f"right password -> ok=True: {result['message']}")
+    print(f"company: {result['company_name']}; daily journals: {', '.join(journals)}")
+    expect(result["company_name"] == "Salon Sakse ApS" and journal in journals, "the salon's company and journals")
+    picked = api.put(f"/connections/{connection_id}/vendor-settings", json={"journal": journal})
+    expect(picked.status_code == 200, f"vendor settings: {picked.status_code} {picked.text}")
+    print(f"journal picked: {journal}")
+
+    say("29. Account setup — first with card payments on 5821, an account missing from the chart")
+    refused = api.put(f"/connections/{connection_id}/account-setup", json=samples.salon_setup(card_account="5821"))
+    body = refused.json()
+    print(f"{refused.status_code}: {body['message'][:200]}")
+    expect(refused.status_code == 422 and "5821" in body["message"], "an unknown account is refused, naming it")
+    saved = api.put(f"/connections/{connection_id}/account-setup", json=samples.salon_setup())
+    expect(saved.status_code == 200, f"setup: {saved.status_code} {saved.text}")
+    print("saved: treatments 1010 and products 1020 with VAT code U25 (-> 6900), card 5820, cash 5800, "
+          "MobilePay 5830")
+
+    say("30. Push a week of the salon's Z-reports (DKK), an identical resend, transfer now")
+    today = date.today()
+    # Day i has i products the POS rounded one by one: Uniconta's VAT split of their sum is off by a cent
+    # on some days; the hub brings each day to its Z-report's.
+    week = [samples.salon_day(today - timedelta(days=d), 1, extra_items=7 - d) for d in range(7, 0, -1)]
+    for day in week:
+        pushed = api.post(f"/connections/{connection_id}/settlements", json=day)
+        expect(pushed.status_code == 201, f"ingest {day['document_id']}: {pushed.status_code} {pushed.text}")
+    print(f"accepted {len(week)} Z-reports ({week[0]['business_date']} .. {week[-1]['business_date']}), gross "
+          f"{week[0]['totals']['gross']} .. {week[-1]['totals']['gross']} DKK")
+    resend = api.post(f"/connections/{connection_id}/settlements", json=week[0])
+    print(f"identical resend -> {resend.status_code} (nothing changes)")
+    expect(resend.status_code == 200, f"an identical resend is accepted without change: {resend.status_code}")
+    before = sim.request_counts()
+    transferred = api.post(f"/connections/{connection_id}/transfers")
+    expect(transferred.status_code == 202, f"transfer: {transferred.status_code} {transferred.text}")
+    stack.drain()
+    after = sim.request_counts()
+    calls = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) and " /_sim" not in k}
+    print_log(api, connection_id)
+
+    say(f"31. Check: one InsertList of lines per day in journal {journal}, balanced, each day once")
+    references = {}
+    for day in week:
+        document = api.get(f"/connections/{connection_id}/documents/{day['document_id']}").json()
+        expect(document["state"] == "booked", f"{day['document_id']} booked: {document['state']} {document['reason']}")
+        references[document["reference"]] = day
+    lines = httpx.get(f"{sim.base_url}/_sim/companies/{company}/journals/{journal}/lines").json()
+    by_reference: dict[str, list[dict]] = {}
+    for line in lines:
+        by_reference.setdefault(line["Text"].rsplit("[", 1)[-1].rstrip("]"), []).append(line)
+    print(f"journal {journal}: {len(lines)} lines in {len(by_reference)} batches; Uniconta calls for the week: "
+          + ", ".join(f"{k} {v}" for k, v in sorted(calls.items())))
+    expect(calls.get(INSERT_LIST, 0) == len(week), f"one InsertList per day: {calls}")
+    expect(set(by_reference) == set(references), f"each day's lines once: {sorted(by_reference)}")
+    for reference, day_lines in by_reference.items():
+        debit = sum(Decimal(str(line.get("Debit") or 0)) for line in day_lines)
+        credit = sum(Decimal(str(line.get("Credit") or 0)) for line in day_lines)
+        expect(debit == credit, f"{reference} balanced: {debit} != {credit}")
+    print(f"{len(week)} InsertList calls for {len(week)} days; every batch balanced to the cent, each day once")
+
+    say("32. The bookkeeper posts the journal in Uniconta: the ledger against the Z-reports")
+    posted = httpx.post(f"{sim.base_url}/_sim/companies/{company}/journals/{journal}/post")
+    expect(posted.status_code == 200, f"post the journal: {posted.status_code} {posted.text}")
+    ledger = httpx.get(f"{sim.base_url}/_sim/companies/{company}/ledger").json()
+    total: dict[str, Decimal] = {}
+    for entry in ledger:
+        total[entry["Account"]] = total.get(entry["Account"], Decimal(0)) + Decimal(str(entry["Amount"]))
+    expected = {"6900": -sum(Decimal(d["totals"]["vat"]) for d in week),
+                "1010": -sum(Decimal(s["net"]) for d in week for s in d["sales"] if s["category"] == "Behandlinger"),
+                "1020": -sum(Decimal(s["net"]) for d in week for s in d["sales"] if s["category"] == "Produkter")}
+    print(f"{'account':<8} {'ledger':>12} {'Z-reports':>12}")
+    for account, amount in expected.items():
+        print(f"{account:<8} {total.get(account, Decimal(0)):>12.2f} {amount:>12.2f}")
+        expect(total.get(account) == amount, f"account {account}: ledger {total.get(account)} != Z-reports {amount}")
+    print("VAT (6900) and revenue (1010, 1020) equal the sums of the Z-reports to the cent")
+
+    say("33. Uniconta's daily call budget: the hub's calls today for this user")
+    usage = api.get(f"/connections/{connection_id}").json()["vendor_usage"]
+    print(f"vendor_usage: {usage['calls']} calls on {usage['date']} (the hub's share {usage['hub_share']:,} of "
+          f"Uniconta's {usage['budget']:,} per user and day)")
+    at_sim = sim.usage(login["username"])
+    print(f"Uniconta's own count for {login['username']} today: {at_sim['calls']} calls, delayed calls "
+          f"{at_sim['delayed_calls']} (the login checks, the catalog reads for the setup, one InsertList per day; "
+          "the hub also counts its refused login, Uniconta only authenticated calls)")
+    expect(0 < usage["calls"] <= usage["hub_share"], f"within the hub's share: {usage}")
+    expect(at_sim["delayed_calls"] == 0, "no call slowed by Uniconta's budget")
+
+
 def _hub_receipts(sim, company: str) -> list[dict]:
     """The JOURNAL receipts the hub posted (their name carries its reference, "[LB-…]")."""
     return [r for r in sim.receipts(company, type="JOURNAL") if "[LB-" in r["name"]]
@@ -529,6 +647,7 @@ def main() -> int:
         run_shop_demo(stack)
         run_reconciliation_demo(stack)
         run_payroll_demo(stack)
+        run_uniconta_demo(stack)
     print(f"\ndemo OK in {(datetime.now(timezone.utc) - started).total_seconds():.1f} s")
     return 0
 

@@ -206,3 +206,41 @@ def payroll_journal(document_id: str = "run-2026-06", *, year: int = 2026, month
             "pay_period": period, "currency": "EUR",
             "source_company": source_company or {"id": "nmbrs-4711", "name": "Palkkatoimisto Demo Oy"},
             "lines": lines}
+
+
+# --- a Danish hair salon's Z-reports for Uniconta (Salon Sakse ApS, company 4415 in the simulator) ------
+
+UNICONTA_LOGIN = {"username": "salon-api", "password": "Sakse-2026!",
+                  "api_key": "5b0c7e1a-3f2d-4c8e-9a61-2d7f0e4b9c13", "company_id": "4415"}
+UNICONTA_COMPANY = "4415"
+UNICONTA_JOURNAL = "SALG"
+
+
+def salon_setup(*, card_account: str = "5820") -> dict:
+    """The salon's account setup: treatments and products at 25 % (VAT code U25 → 6900), card, cash and
+    MobilePay, rounding on an expense account."""
+    return {"rows": [
+        {"kind": "sales", "key": "Behandlinger", "vat_rate": "25", "account": "1010", "vat_code": "U25"},
+        {"kind": "sales", "key": "Produkter", "vat_rate": "25", "account": "1020", "vat_code": "U25"},
+        {"kind": "vat", "key": "25", "account": "6900"},
+        {"kind": "payment", "key": "Kort", "account": card_account},
+        {"kind": "payment", "key": "Kontant", "account": "5800"},
+        {"kind": "payment", "key": "MobilePay", "account": "5830"}, {"kind": "rounding", "account": "3600"}]}
+
+
+def salon_day(day: date | str, number: int = 1, *, extra_items: int = 0) -> dict:
+    """A salon's Z-report in DKK: treatments and products at 25 %, card, cash and MobilePay.
+
+    ``extra_items`` products of 9.99 gross, 2.00 VAT each (the POS rounds them one by one, so Uniconta's
+    split of their sum differs by a cent now and then: the hub brings it to the Z-report's)."""
+    day = day if isinstance(day, str) else day.isoformat()
+    sales = [{"category": "Behandlinger", "vat_rate": "25", "net": "3200.00", "vat": "800.00", "gross": "4000.00"},
+             {"category": "Produkter", "vat_rate": "25", "net": "396.00", "vat": "99.00", "gross": "495.00"}]
+    sales += [{"category": "Produkter", "vat_rate": "25", "net": "7.99", "vat": "2.00", "gross": "9.99"}] * extra_items
+    gross = sum(Decimal(line["gross"]) for line in sales)
+    net = sum(Decimal(line["net"]) for line in sales)
+    return {"document_id": f"Z-{day}-{number}", "business_date": day, "currency": "DKK", "register_id": "1",
+            "sales": sales, "payments": [{"method": "Kort", "amount": str(gross - Decimal("600.00"))},
+                                         {"method": "Kontant", "amount": "400.00"},
+                                         {"method": "MobilePay", "amount": "200.00"}],
+            "cash_rounding": "0", "totals": {"net": str(net), "vat": str(gross - net), "gross": str(gross)}}

@@ -1,4 +1,4 @@
-"""DevStack: moto server + vendor simulators (Visma eAccounting, 24SevenOffice, Procountor) + local
+"""DevStack: moto server + vendor simulators (Visma eAccounting, 24SevenOffice, Procountor, Uniconta) + local
 gateway + schedule + SQS poller. moto and every function container run in processes of their own."""
 from __future__ import annotations
 
@@ -73,6 +73,7 @@ class StackOptions:
     simulator_port: int = 0
     tfso_port: int = 0
     procountor_port: int = 0
+    uniconta_port: int = 0
     moto_port: int = 0
     simulator_latency_ms: int = 0
     worker_concurrency: int = 2
@@ -96,6 +97,7 @@ class DevStack:
         self.simulator = None
         self.tfso = None  # the 24SevenOffice simulator
         self.procountor = None  # the Procountor simulator
+        self.uniconta = None  # the Uniconta simulator
         self.gateway: LocalGateway | None = None
         self.poller: SqsPoller | None = None
         self.schedule: Schedule | None = None
@@ -104,7 +106,7 @@ class DevStack:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "DevStack":
-        from simulators import procountor, twentyfourseven
+        from simulators import procountor, twentyfourseven, uniconta
         from simulators.visma_eaccounting import SimulatorConfig, VismaSimulator
 
         import logging
@@ -125,6 +127,9 @@ class DevStack:
         self.procountor = procountor.ProcountorSimulator(
             procountor.SimulatorConfig(latency_ms=opts.simulator_latency_ms))
         procountor_url = self.procountor.start(port=opts.procountor_port)
+        # Uniconta's own defaults otherwise: its daily call budget slows calls by a real second per level.
+        self.uniconta = uniconta.UnicontaSimulator(uniconta.SimulatorConfig(latency_ms=opts.simulator_latency_ms))
+        uniconta_url = self.uniconta.start(port=opts.uniconta_port)
 
         self.gateway = LocalGateway()
         gateway_port = opts.gateway_port or free_port()
@@ -145,6 +150,7 @@ class DevStack:
                 "procountor.hosts.keylogin": f"{procountor_url}/keylogin",
                 "procountor.token_url": f"{procountor_url}/api/oauth/token",
                 "procountor.api_url": f"{procountor_url}/api",
+                "uniconta.api_url": uniconta_url,
             }),
             "LB_APPLICATION_IDS": json.dumps({"24sevenoffice": TFSO_APPLICATION_ID}),
             # Each worker container is a process with its own rate limiter, as in AWS: each takes
@@ -204,7 +210,7 @@ class DevStack:
 
             lambdas.use_pool(None)
             self.containers.close()
-        for part in (self.simulator, self.tfso, self.procountor):
+        for part in (self.simulator, self.tfso, self.procountor, self.uniconta):
             if part is not None:
                 part.stop()
         if self.moto is not None:
@@ -292,6 +298,25 @@ class DevStack:
             if page.status_code != 200:
                 raise RuntimeError(f"Procountor connect: {page.status_code} {page.text[:300]}")
             api.put(f"/connections/{connection_id}/payroll-setup", json=samples.payroll_setup()).raise_for_status()
+        return api_key, connection_id
+
+    def salon(self, tenant_id: str = "local-salon") -> tuple[str, str]:
+        """A hair salon's tenant with a Uniconta connection to Salon Sakse ApS (company 4415): the login
+        stored and tested, daily journal SALG picked, the account setup saved. Returns (API key,
+        connection id)."""
+        from . import samples
+
+        api_key = self.create_tenant(tenant_id)
+        with self.api(api_key) as api:
+            created = api.post("/connections", json={"vendor": "uniconta", "name": "Salon Sakse – Uniconta"})
+            created.raise_for_status()
+            connection_id = created.json()["connection_id"]
+            tested = api.put(f"/connections/{connection_id}/credential", json=samples.UNICONTA_LOGIN)
+            if tested.status_code != 200 or not tested.json().get("ok"):
+                raise RuntimeError(f"Uniconta login refused: {tested.text}")
+            api.put(f"/connections/{connection_id}/vendor-settings",
+                    json={"journal": samples.UNICONTA_JOURNAL}).raise_for_status()
+            api.put(f"/connections/{connection_id}/account-setup", json=samples.salon_setup()).raise_for_status()
         return api_key, connection_id
 
     def accounting_office(self, tenant_id: str = "local-accounting") -> tuple[str, str]:

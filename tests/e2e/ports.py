@@ -1,11 +1,11 @@
-"""Free ports for a local runtime started by a test (it takes five in a row)."""
+"""Free ports for a local runtime started by a test (it takes six in a row)."""
 from __future__ import annotations
 
 import socket
 
-# The gateway, then the Visma eAccounting simulator, moto, the 24SevenOffice and the Procountor
-# simulators (devstack/__main__.py: --port and the next four).
-STACK_PORTS = 5
+# The gateway, then the Visma eAccounting simulator, moto, the 24SevenOffice, the Procountor and the
+# Uniconta simulators (devstack/__main__.py: --port and the next five).
+STACK_PORTS = 6
 
 
 def stack_free_ports(count: int = STACK_PORTS) -> int:

@@ -54,6 +54,13 @@ def test_demo_flow_books_a_week_exactly_once():
     assert "Palkkatoimisto Demo Oy: 6 receipts from the hub (6 distinct names)" in output
     assert "Rakennus Esimerkki Oy: 6 receipts from the hub (6 distinct names)" in output
     assert "left UNFINISHED for the bookkeeper; 0 refused with 429" in output
+    # Uniconta for a salon: a wrong password named, an unknown account refused, a week as one InsertList a
+    # day in journal SALG, the ledger's VAT and revenue equal to the Z-reports after the bookkeeper posts.
+    assert "wrong password -> ok=False: Uniconta refused the user name or the password" in output
+    assert "account 5821 does not exist in the chart of accounts" in output
+    assert "7 InsertList calls for 7 days; every batch balanced to the cent, each day once" in output
+    assert "VAT (6900) and revenue (1010, 1020) equal the sums of the Z-reports to the cent" in output
+    assert "vendor_usage: " in output and "the hub's share 4,000 of Uniconta's 5,000" in output
     assert "demo OK" in output
 
 
@@ -76,4 +83,8 @@ def test_make_run_serves_and_stops(tmp_path):
     # A payroll bureau's Procountor connection, signed in with the company picked, its setup saved.
     assert "export LB_KEY4=lbk_" in output and "into Palkkatoimisto Demo Oy" in output
     assert f"Procountor simulator          http://127.0.0.1:{port + 4}" in output
+    # A hair salon's Uniconta connection: login stored, journal SALG picked, account setup saved.
+    assert "export LB_KEY5=lbk_" in output and "into Salon Sakse ApS" in output
+    assert f"Uniconta simulator            http://127.0.0.1:{port + 5}" in output
+    assert f"http://127.0.0.1:{port + 5}/_sim/companies/4415/journals/SALG/lines" in output
     assert "stopped" in output
