@@ -190,11 +190,30 @@ def save_payroll_setup(tenant_id: str, connection_id: str, setup: PayrollSetup) 
     return connection_store.update(tenant_id, connection_id, change)
 
 
+API_KEY_HOST = "keylogin"  # providers.toml: where the sign-in issues an API key instead of tokens
+
+
+def bound_elsewhere(connection: Connection, access_token: str) -> str | None:
+    """Why this sign-in may not be kept: the connection is bound to another company (None: it may).
+
+    One connection books into one company (seed 002: "one administration per account"); signing in
+    for another company there must never switch it silently. Vendors whose connector can tell the
+    company an access token acts for (``identify``) are checked before anything is stored."""
+    identify = getattr(registry.connector_module(connection.vendor), "identify", None)
+    if identify is None or not connection.vendor_company_id:
+        return None
+    company_id, company_name = identify(provider(connection.vendor), access_token)
+    if company_id == connection.vendor_company_id:
+        return None
+    return (f"This connection is bound to {connection.vendor_company or 'another company'} "
+            f"(id {connection.vendor_company_id}), but the sign-in was for {company_name or 'another company'} "
+            f"(id {company_id}). A connection books into one company only: create a new connection for "
+            f"{company_name or 'that company'}, or sign in again choosing {connection.vendor_company or 'the bound company'}.")
+
+
 def store_api_key(tenant_id: str, connection_id: str, api_key: str) -> dict:
     """A machine-to-machine API key pasted from the vendor ("API client keys"): proven with its first
     access token, the company it reaches checked against the connection's, stored, then tested."""
-    from .oauth import API_KEY_HOST, bound_elsewhere  # deferred: OAuth plumbing only where keys are stored
-
     connection = connection_store.get(tenant_id, connection_id)
     spec = provider(connection.vendor)
     if API_KEY_HOST not in spec.hosts:

@@ -17,7 +17,6 @@ from ..credentials import (
     token_request,
     tokens_from_response,
 )
-from ..models.connection import Connection
 from ..errors import CredentialRejected, ValidationFailed, VendorError
 from ..oauth.providers import provider
 from ..repositories import connections as connection_store
@@ -29,7 +28,6 @@ from . import connections
 TICKET_PREFIX = "ticket#"
 
 
-API_KEY_HOST = "keylogin"  # providers.toml: where the sign-in issues an API key instead of tokens
 
 
 def start(tenant_id: str, connection_id: str, credential: str = "oauth") -> str:
@@ -44,7 +42,7 @@ def start(tenant_id: str, connection_id: str, credential: str = "oauth") -> str:
     spec = provider(connection.vendor)
     if not spec.auth_mode.startswith("oauth2"):
         raise ValidationFailed(f"{spec.display_name} does not use OAuth; store its credential instead")
-    if credential == "api_key" and API_KEY_HOST not in spec.hosts:
+    if credential == "api_key" and connections.API_KEY_HOST not in spec.hosts:
         raise ValidationFailed(f"{spec.display_name} issues no API keys; connect with credential=oauth")
     settings = get_settings()
     if not spec.redirect_uri_query_allowed and "?" in settings.oauth_redirect_uri:
@@ -63,7 +61,7 @@ def start(tenant_id: str, connection_id: str, credential: str = "oauth") -> str:
     }
     if spec.scopes:
         params["scope"] = spec.scope_separator.join(spec.scopes)
-    authorize_url = spec.hosts[API_KEY_HOST] if credential == "api_key" else spec.authorize_url
+    authorize_url = spec.hosts[connections.API_KEY_HOST] if credential == "api_key" else spec.authorize_url
     if verifier:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         params.update(code_challenge=challenge, code_challenge_method="S256")
@@ -143,24 +141,6 @@ def _started_in_this_browser(record: dict, state: str, cookies: dict[str, str]) 
     return bool(expected) and secrets.compare_digest(presented.encode(), expected.encode())
 
 
-def bound_elsewhere(connection: Connection, access_token: str) -> str | None:
-    """Why this sign-in may not be kept: the connection is bound to another company (None: it may).
-
-    One connection books into one company (seed 002: "one administration per account"); signing in
-    for another company there must never switch it silently. Vendors whose connector can tell the
-    company an access token acts for (``identify``) are checked before anything is stored."""
-    identify = getattr(registry.connector_module(connection.vendor), "identify", None)
-    if identify is None or not connection.vendor_company_id:
-        return None
-    company_id, company_name = identify(provider(connection.vendor), access_token)
-    if company_id == connection.vendor_company_id:
-        return None
-    return (f"This connection is bound to {connection.vendor_company or 'another company'} "
-            f"(id {connection.vendor_company_id}), but the sign-in was for {company_name or 'another company'} "
-            f"(id {company_id}). A connection books into one company only: create a new connection for "
-            f"{company_name or 'that company'}, or sign in again choosing {connection.vendor_company or 'the bound company'}.")
-
-
 def callback(params: dict[str, str], cookies: dict[str, str]) -> CallbackOutcome:
     state = params.get("state") or ""
     if state.startswith(TICKET_PREFIX):
@@ -205,7 +185,7 @@ def callback(params: dict[str, str], cookies: dict[str, str]) -> CallbackOutcome
         else:
             tokens = tokens_from_response(answer)
             access_token = tokens.access_token.get_secret_value()
-        refusal = bound_elsewhere(connection, access_token)
+        refusal = connections.bound_elsewhere(connection, access_token)
     except CredentialRejected as exc:
         return CallbackOutcome(False, "Not connected", exc.message, connection.name, status_code=400)
     except VendorError as exc:
