@@ -14,6 +14,7 @@ _ENV_OF = {
     "ConnectionsTable": "LB_CONNECTIONS_TABLE",
     "DocumentsTable": "LB_DOCUMENTS_TABLE",
     "CompaniesTable": "LB_COMPANIES_TABLE",
+    "SyncTable": "LB_SYNC_TABLE",
     "OAuthStatesTable": "LB_OAUTH_STATES_TABLE",
     "LeasesTable": "LB_LEASES_TABLE",
     "IdempotencyTable": "LB_IDEMPOTENCY_TABLE",

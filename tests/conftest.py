@@ -184,6 +184,8 @@ class Api:
             function = "OAuthCallbackFunction"
         elif len(parts) >= 3 and parts[2] in ("settlements", "stock-registrations", "payroll-journals"):
             function = "IngestFunction"
+        elif len(parts) == 3 and parts[2] == "customers" and method == "POST":
+            function = "IngestFunction"
         if len(parts) >= 2 and parts[0] == "connections":
             params["connection_id"] = parts[1]
         if len(parts) >= 4 and parts[2] == "documents":

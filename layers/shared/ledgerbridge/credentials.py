@@ -112,10 +112,26 @@ def write_secret(name: str, secret_string: str, *, tags: dict[str, str] | None =
 
 def delete_connection_secret(tenant_id: str, connection_id: str) -> None:
     sm = aws.client("secretsmanager")
-    try:
-        sm.delete_secret(SecretId=connection_secret_name(tenant_id, connection_id), ForceDeleteWithoutRecovery=True)
-    except sm.exceptions.ResourceNotFoundException:
-        pass
+    for name in (connection_secret_name(tenant_id, connection_id), webhook_secret_name(tenant_id, connection_id)):
+        try:
+            sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        except sm.exceptions.ResourceNotFoundException:
+            pass
+
+
+def webhook_secret_name(tenant_id: str, connection_id: str) -> str:
+    """The key that signs the connection's outbound webhook (master-data changes for the source)."""
+    return connection_secret_name(tenant_id, connection_id) + "/webhook"
+
+
+def store_webhook_secret(tenant_id: str, connection_id: str, secret: str) -> None:
+    write_secret(webhook_secret_name(tenant_id, connection_id), json.dumps({"kind": "webhook", "secret": secret}),
+                 tags={"tenant": tenant_id, "connection": connection_id})
+
+
+def webhook_secret(tenant_id: str, connection_id: str) -> str | None:
+    stored = _read(webhook_secret_name(tenant_id, connection_id))
+    return str(stored["secret"]) if stored and stored.get("secret") else None
 
 
 _app_cache: dict[str, AppCredentials] = {}

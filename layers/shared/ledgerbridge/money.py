@@ -49,6 +49,15 @@ class _MarkDecimals(json.JSONEncoder):
         return super().default(o)
 
 
-def exact_json(body: Any) -> bytes:
-    """JSON with Decimals written as exact numbers (115.00), never through float."""
-    return _MARKED.sub(r"\1", json.dumps(body, cls=_MarkDecimals, ensure_ascii=False)).encode()
+class _MarkNumbers(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return _MARK + format(o, "f")
+        return super().default(o)
+
+
+def exact_json(body: Any, *, money: bool = True) -> bytes:
+    """JSON with Decimals written as exact numbers, never through float: as amounts (115.00), or
+    with ``money=False`` as they are (a discount of 12.345 %, a count of 10)."""
+    encoder = _MarkDecimals if money else _MarkNumbers
+    return _MARKED.sub(r"\1", json.dumps(body, cls=encoder, ensure_ascii=False)).encode()

@@ -42,6 +42,11 @@ class Settings:
     transfer_dlq_url: str = ""
     attachments_bucket: str = "ledgerbridge-attachments"
     companies_table: str = "ledgerbridge-companies"
+    # Master-data sync: the mapping (source id <-> vendor key, each side's last values) and the changes feed.
+    sync_table: str = "ledgerbridge-sync"
+    # The public base URL of the vendor notification receiver (…/hooks); a connection's modification
+    # URL is <hooks_base_url>/<vendor>/<tenant>/<connection>.
+    hooks_base_url: str = "http://127.0.0.1:8100/hooks"
 
     # One secret per connection lives under this prefix; vendor app credentials under apps/.
     secrets_prefix: str = "ledgerbridge"

@@ -19,10 +19,15 @@ from .repositories import usage
 
 
 class CallBudget:
-    def __init__(self, provider: Provider, username: str):
+    """``purpose``: "booking" may spend up to the hub's share; "sync" (master data) stops earlier, at
+    ``sync_budget_share``, so that the day's bookkeeping is never the work left without calls."""
+
+    def __init__(self, provider: Provider, username: str, purpose: str = "booking"):
         self.provider = provider
+        self.purpose = purpose
         self.budget = int(provider.daily_call_budget or 0)
-        self.limit = int(self.budget * provider.budget_share)
+        share = provider.sync_budget_share if purpose == "sync" else provider.budget_share
+        self.limit = int(self.budget * min(share, provider.budget_share))
         # The user's counter, named by a digest (no login id in a key or a log line).
         self.user_key = hashlib.sha256(f"{provider.vendor}/{username}".encode()).hexdigest()[:24]
         self.zone = ZoneInfo(provider.budget_timezone)
@@ -37,8 +42,9 @@ class CallBudget:
             return
         day, until_midnight = self._today()
         if usage.spend(usage.counter_id(self.provider.vendor, self.user_key, day), calls, self.limit) is None:
+            what = "customer sync's part" if self.purpose == "sync" else "the hub's share"
             raise BudgetExhausted(
-                f"the hub's share of {self.provider.display_name}'s daily call budget for this user is used up "
+                f"{what} of {self.provider.display_name}'s daily call budget for this user is used up "
                 f"({self.limit:,} of {self.budget:,} calls today); it goes on after midnight "
                 f"({self.provider.budget_timezone})", retry_after=until_midnight + 60)
 

@@ -17,13 +17,14 @@ from pydantic import Json, ValidationError
 
 from . import aws
 from .models.documents import ConnectionDueJob, RunJob, TransferJob
+from .models.sync import SyncJob
 from .services.booking import RetryLater, book_document
 from .settings import get_settings
 from .models.common import LazyModel
 
 logger = Logger(child=True)
 
-Job = TransferJob | RunJob | ConnectionDueJob
+Job = TransferJob | RunJob | ConnectionDueJob | SyncJob
 
 
 class SqsAttributes(LazyModel):
@@ -42,7 +43,7 @@ class TransferJobRecord(LazyModel):
     messageId: str
     receiptHandle: str
     # A booking (one document), a run over a connection's companies (import, balance refresh), or
-    # a connection the scheduler found due (expanded into the former two).
+    # a connection the scheduler found due (expanded into the former two), or master-data sync work.
     body: Json[Job]
     attributes: SqsAttributes
 
@@ -88,6 +89,10 @@ def _idempotent_booker(final_attempt: bool) -> Callable[..., dict]:
             from .services.transfers import plan_due  # deferred: only scheduled runs need it
 
             return plan_due(ConnectionDueJob.model_validate(job))
+        if job.get("type") == "record_sync":
+            from .services import master_data  # deferred: only connections that sync customers need it
+
+            return master_data.execute(SyncJob.model_validate(job))
         if "run_id" in job:
             from .services import runs  # deferred: booking workers never load it
 
@@ -118,6 +123,8 @@ def _job_keys(job: Job) -> dict[str, Any]:
         keys.update(job_kind="document", document_id=job.document_id, version=job.version)
     elif isinstance(job, RunJob):
         keys.update(job_kind=job.kind, document_id=job.run_id)
+    elif isinstance(job, SyncJob):
+        keys.update(job_kind=f"sync_{job.action}")
     else:
         keys.update(job_kind="connection_due", due_at=job.due_at.isoformat())
     return keys

@@ -210,6 +210,9 @@ ERROR_ANSWERS: dict[int, str] = {
 }
 TENANT_ERRORS = (401, 404, 422)  # every operation on a tenant's connection
 BODY_ERRORS = (400, 415, 422)  # every operation that takes a JSON body
+# Operations that ask the accounting system: it may refuse the credential (409 not_connected) or
+# the request (422 vendor_refused), or be unavailable (503).
+VENDOR_ERRORS = (409, 422, 503)
 
 
 def answers(success: dict[int, str], *errors: int, html: bool = False,

@@ -1,6 +1,7 @@
 """The ingest API: a POS back office pushes daily settlements (with the Z-report PDF) and stock
 registrations (goods received, write-offs, count adjustments, with the delivery note or count sheet);
-a payroll system pushes the journals of its payroll runs.
+a payroll system pushes the journals of its payroll runs; a booking system pushes its customers
+(master-data sync: answered per customer, see ``services.master_data``).
 
 Both answer alike: 201 new, 200 identical resend, 409 changed content (unless superseded before it
 was booked), 400 malformed JSON, 415 not JSON, 422 invalid; every refusal is logged in the export log.
@@ -22,6 +23,7 @@ from ..models.documents import DocumentKind, DocumentView
 from ..models.settlement import Settlement
 from ..models.payroll import PayrollJournal
 from ..models.stock import StockRegistration
+from ..models.sync import PushAnswer, RecordPush
 from ..repositories import connections as connection_store
 from ..repositories import documents
 from ..services.ingest import IngestResult, ingest_payroll_journal, ingest_settlement, ingest_stock_registration
@@ -118,6 +120,30 @@ def post_payroll_journal(
                                                                              supersede=supersede))
 
 
+CUSTOMERS_DESCRIPTION = (
+    "The source system's customers (one or a batch of up to 500), with their tags and fields named as the "
+    "accounting system names them (customer sync: PUT /connections/{id}/customer-sync). Answers 202 with one "
+    "result per customer:\n\n"
+    "- `queued`: tagged and new or changed; written to the accounting system by a worker shortly;\n"
+    "- `unchanged`: tagged and exactly as last pushed: nothing to write, **no call** to the accounting system;\n"
+    "- `untagged`: the tag was removed: syncing stops (nothing is deleted there); put it back and the customer "
+    "is synced again in full;\n"
+    "- `not_tagged`: never synced; `refused`: a value its field cannot take, or an id the accounting system "
+    "cannot use as the customer's number (Uniconta: at most 20 characters), with the reason.\n\n"
+    "409 if customer sync is not set up or the connection has no login; 400/415/422 for a malformed body."
+)
+
+
+@app.post("/connections/<connection_id>/customers", summary="Push customers (master-data sync)",
+          description=CUSTOMERS_DESCRIPTION,
+          responses=answers({202: "Taken: one result per customer."}, *TENANT_ERRORS, *BODY_ERRORS, 409))
+def post_customers(connection_id: PathId, batch: Annotated[RecordPush, Body()]) -> Response[PushAnswer]:
+    from ..services import master_data  # deferred: settlements never load the sync
+
+    answer = master_data.push(tenant_of(app), connection_id, batch)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer)
+
+
 def _accepted(connection_id: str, ingest: Callable[[str], IngestResult]) -> Response[DocumentView]:
     try:
         result = ingest(tenant_of(app))
@@ -132,6 +158,8 @@ def _accepted(connection_id: str, ingest: Callable[[str], IngestResult]) -> Resp
 
 _KIND_BY_PATH = {"stock-registrations": DocumentKind.STOCK_REGISTRATION,
                  "payroll-journals": DocumentKind.PAYROLL_JOURNAL}
+# Master data, not documents: a refused push is answered (per customer), not logged as a document.
+_NOT_DOCUMENTS = ("customers",)
 
 
 def _kind() -> DocumentKind:
@@ -145,9 +173,16 @@ def _noun() -> str:
     return _kind().value.replace("_", " ").replace("daily ", "")
 
 
+def _sends_documents() -> bool:
+    return (app.current_event.path or "").rstrip("/").rsplit("/", 1)[-1] not in _NOT_DOCUMENTS
+
+
 @app.exception_handler(RequestValidationError)
 def _rejected(exc: RequestValidationError) -> Response:
     details = describe_validation(exc)
+    if not _sends_documents():
+        message = "invalid customers: " + "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+        return error_response(status_for(details), "validation_failed", message, details)
     message = f"invalid {_noun()}: " + "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
     connection_id = (app.current_event.path_parameters or {}).get("connection_id")
     if connection_id:
@@ -158,7 +193,7 @@ def _rejected(exc: RequestValidationError) -> Response:
 @app.exception_handler(RequestUnsupportedContentType)
 def _not_json(exc: RequestUnsupportedContentType) -> Response:
     connection_id = (app.current_event.path_parameters or {}).get("connection_id")
-    if connection_id:
+    if connection_id and _sends_documents():
         _log_rejection(connection_id, f"invalid {_noun()}: {unsupported_type_message(exc)}")
     return unsupported_type_response(exc)
 

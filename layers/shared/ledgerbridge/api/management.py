@@ -27,12 +27,14 @@ from ..models.documents import DocumentState, DocumentView
 from ..models.payroll import PayrollSetup
 from ..repositories import documents as document_store
 from ..services import connections, oauth, transfers
-from .common import BODY_ERRORS, TENANT_ERRORS, PathId, answers, new_resolver, tenant_of
+from .common import BODY_ERRORS, TENANT_ERRORS, VENDOR_ERRORS, PathId, answers, new_resolver, tenant_of
 from .companies import router as companies_router
+from .customer_sync import router as customer_sync_router
 from ..models.common import LazyModel
 
 app = new_resolver()
 app.include_router(companies_router)
+app.include_router(customer_sync_router)
 
 # Date filters in query strings: plain dates, from 2000-01-01 (before any business date) on.
 DATE_FILTER = dict(ge=EARLIEST_DATE, le=LATEST_FILTER_DATE,
@@ -97,9 +99,6 @@ class ReplayStarted(LazyModel):
     replayed: int = Field(description="failed documents reopened and queued")
 
 
-# Operations that ask the accounting system: it may refuse the credential (409 not_connected) or
-# the request (422 vendor_refused), or be unavailable (503).
-VENDOR_ERRORS = (409, 422, 503)
 
 
 @app.get("/connections", responses=answers({200: "The tenant's connections."}, 401))

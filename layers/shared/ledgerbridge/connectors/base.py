@@ -7,6 +7,10 @@ it declares in ``capabilities``, and implements the matching protocol:
 - ``COMPANIES`` (``CompanyDirectory``): one credential reaches many client companies
   (24SevenOffice identities); the core imports them and keeps each one's setup.
 - ``RECONCILIATION`` (``LedgerReader``): read balances and transactions of chosen accounts.
+- ``MASTER_DATA`` (``RecordSync``): read and write master-data records (customers) one by one or in
+  batches, describe their fields, and say whether the vendor's change notifications still reach us.
+  The vendor's notification itself is parsed by the package's module-level ``parse_notification``
+  (the receiver makes no vendor call).
 
 A per-company call takes a ``CompanyRef``; a single-company vendor (Visma) ignores it. The core
 checks a capability before using it (``require``), so a vendor is never special-cased by name.
@@ -41,6 +45,7 @@ from ..models.ledger import (
     VoucherLine,
 )
 from ..models.common import LazyModel
+from ..models.sync import RecordKind, RecordSchema
 
 __all__ = [
     # re-exported vocabulary
@@ -49,7 +54,8 @@ __all__ = [
     # the protocol and its own types
     "AccountBalance", "AccountMissing", "BOOKING", "BookingConnector", "COMPANIES", "Checkpoints",
     "CompanyAccessLost", "CompanyDirectory", "CompanyRef", "ConnectionCheck", "Connector", "LedgerEntry",
-    "LedgerMismatch", "LedgerReader", "LedgerSink", "PreflightCheck", "RECONCILIATION", "SUBMITTED", "VENDOR_DOCUMENT_ID",
+    "LedgerMismatch", "LedgerReader", "LedgerSink", "MASTER_DATA", "NotificationHealth", "PreflightCheck",
+    "RECONCILIATION", "RecordExists", "RecordSync", "SUBMITTED", "VENDOR_DOCUMENT_ID",
     "VENDOR_DOCUMENT_NUMBER", "VendorCompany", "require",
 ]
 
@@ -147,6 +153,7 @@ class Checkpoints(Protocol):
 BOOKING = "booking"
 COMPANIES = "companies"
 RECONCILIATION = "reconciliation"
+MASTER_DATA = "master_data"
 
 
 @runtime_checkable
@@ -210,6 +217,58 @@ class LedgerReader(Connector, Protocol):
         """Per account: opening balance at ``period_from``, the entries of the period up to
         ``as_of`` (streamed to ``sink`` in chunks) and the closing balance at ``as_of``.
         Raises AccountMissing, CompanyAccessLost or errors from ``ledgerbridge.errors``."""
+
+
+@dataclass(frozen=True)
+class NotificationHealth:
+    """The vendor's own view of the link that notifies the hub of changes."""
+
+    configured: bool  # a notification link to this connection's receiver exists at the vendor
+    has_error: bool = False  # the vendor stopped calling it (Uniconta: "Has errors")
+    message: str | None = None  # the vendor's error text
+    last_event: str | None = None
+    posts_records: bool = False  # each call carries the changed record (no read needed)
+
+
+@runtime_checkable
+class RecordSync(Connector, Protocol):
+    """Master-data records (``RecordKind``) as plain dicts of the vendor's field names.
+
+    Writes are idempotent by the record's key: a create that finds its key taken raises
+    ``RecordExists`` (the caller reads and adopts it); an update replaces the whole record."""
+
+    def record_schema(self, kind: RecordKind) -> RecordSchema:
+        """The record's fields at this vendor and company (standard and user-defined)."""
+
+    def vendor_key(self, kind: RecordKind, source_id: str) -> str:
+        """The vendor key a source record gets; ValueError saying why the id cannot be one."""
+
+    def create_records(self, kind: RecordKind, rows: list[dict]) -> list[dict | Exception]:
+        """Create records (one batch call where the vendor allows). Per row, in order: the stored row,
+        ``RecordExists``, or the VendorError that refused it."""
+
+    def update_record(self, kind: RecordKind, row: dict) -> dict:
+        """Replace a record (``row`` is the whole record); the stored row."""
+
+    def read_record(self, kind: RecordKind, vendor_key: str) -> dict | None:
+        """One record by its key; None if it does not exist."""
+
+    def read_records_by_key(self, kind: RecordKind, keys: list[str]) -> dict[str, dict]:
+        """The records of these keys as they are now (batched where the vendor allows), by key."""
+
+    def read_records(self, kind: RecordKind, fields: list[str]) -> Iterable[dict]:
+        """Every record with the key and ``fields`` (a periodic comparison), page by page."""
+
+    def notification_health(self, kind: RecordKind, receiver_url: str) -> NotificationHealth:
+        """Whether the vendor's notification link to ``receiver_url`` exists and works."""
+
+
+class RecordExists(Exception):
+    """A create found its key taken (a retry of a create whose answer was lost, or a record made there)."""
+
+    def __init__(self, keys: list[str]):
+        super().__init__(", ".join(keys))
+        self.keys = keys
 
 
 def require(connector: Connector, capability: str, display_name: str) -> None:

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_vali
 from .common import MAX_CATEGORY_LENGTH, check_date, has_two_decimals_at_most, utcnow
 from .common import LazyModel
 from .payroll import PayrollSetup
+from .sync import SyncHealth, SyncSetup
 
 
 class Choice(LazyModel):
@@ -201,10 +202,17 @@ class Connection(LazyModel):
     choices: dict[str, list[Choice]] = Field(default_factory=dict)
     # At least one client company is set up for reconciliation: the schedule refreshes balances.
     reconciles: bool = False
+    # Customers kept in step with the vendor (master-data sync), and how that is doing.
+    customer_sync: SyncSetup | None = None
+    sync_health: SyncHealth = Field(default_factory=SyncHealth)
+    # The secret the vendor echoes in its change notifications (Uniconta's Argument), kept only as its
+    # SHA-256: the receiver compares hashes; the secret itself is shown once, when made.
+    notification_secret_sha256: str | None = None
 
     @property
     def has_scheduled_work(self) -> bool:
-        return self.has_booking_setup or self.reconciles
+        # Customer sync's periodic comparison runs on the schedule too (a stalled link is found then).
+        return self.has_booking_setup or self.reconciles or self.customer_sync is not None
 
     @property
     def has_booking_setup(self) -> bool:
@@ -297,6 +305,8 @@ class ConnectionView(LazyModel):
     created_at: datetime
     vendor_settings: dict[str, str] = Field(default_factory=dict)
     choices: dict[str, list[Choice]] = Field(default_factory=dict)
+    customer_sync: SyncSetup | None = None
+    sync_health: SyncHealth | None = None
     vendor_usage: dict[str, int | str] | None = Field(
         None, description="vendors with a daily call budget (Uniconta): today's calls by the hub for this "
                           "connection's user, the hub's share and the vendor's budget (GET of one connection)")

@@ -47,6 +47,8 @@ class Provider(LazyModel):
     username_format: str = "any"  # "email": an e-mail address (24SevenOffice's integration users)
     daily_call_budget: int | None = None  # calls per user and day the vendor includes (Uniconta)
     budget_share: float = 0.8  # the part of it the hub may spend; the rest is left to the customer's own tools
+    # The part master-data sync may spend: it stops first, so bookkeeping always has budget_share - this left.
+    sync_budget_share: float = 0.6
     budget_timezone: str = "UTC"  # where the vendor's day turns
     # The vendor takes revenue lines with their VAT and splits it by the line's VAT code (Uniconta).
     vat_in_line_amounts: bool = False

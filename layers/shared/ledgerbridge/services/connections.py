@@ -36,6 +36,7 @@ from ..models.connection import (
 from ..models.payroll import PayrollSetup
 from ..oauth.providers import Provider, provider
 from ..repositories import companies as company_store
+from ..repositories import sync_records as sync_store
 from ..repositories import leases
 from ..repositories.leases import LeaseBusy
 from ..repositories import connections as connection_store
@@ -79,6 +80,7 @@ def delete(tenant_id: str, connection_id: str) -> None:
     connection_store.get(tenant_id, connection_id)  # 404 for unknown / other tenant's
     delete_connection_secret(tenant_id, connection_id)
     company_store.delete_all(tenant_id, connection_id)
+    sync_store.delete_partition(tenant_id, connection_id)
     connection_store.delete(tenant_id, connection_id)
 
 

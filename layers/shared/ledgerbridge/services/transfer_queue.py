@@ -1,4 +1,4 @@
-"""The transfer queue: jobs (bookings, runs, connections due) onto SQS, ten per batch.
+"""The transfer queue: jobs (bookings, runs, connections due, sync work) onto SQS, ten per batch.
 
 A module of its own so that every service that queues work (transfers, runs) calls one sender
 without importing the others.
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from .. import aws
 from ..models.documents import ConnectionDueJob, RunJob, TransferJob
+from ..models.sync import SyncJob
 from ..settings import get_settings
 
 
-def enqueue(jobs: "list[TransferJob] | list[RunJob] | list[ConnectionDueJob]") -> int:
+def enqueue(jobs: "list[TransferJob] | list[RunJob] | list[ConnectionDueJob] | list[SyncJob]") -> int:
     if not jobs:
         return 0
     queue_url = get_settings().transfer_queue_url

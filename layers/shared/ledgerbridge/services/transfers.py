@@ -195,6 +195,10 @@ def plan_due(job: ConnectionDueJob, now: datetime | None = None) -> dict:
 
         runs.fail_stale_runs(connection)
         jobs += runs.start_scheduled_refresh(connection, job.due_at)
+    if connection.customer_sync is not None:
+        from . import master_data  # deferred: only connections that sync customers need it
+
+        jobs += master_data.queue_scheduled_check(connection)
     return {"outcome": "planned", "jobs": jobs}
 
 

@@ -16,11 +16,13 @@ Exactly once: SUBMITTED before the insert; after an unanswered one the journal's
 and the posted transactions of that date (the bookkeeper may have posted meanwhile), are searched
 for the reference (OData, every page): found → recorded; absent → inserted; search failed → retry.
 
-The customer sync and the modification-URL receiver come next.
+**Customer sync** (``records.DebtorRecords``, mixed in): debtors as master-data records; its calls
+count against the smaller ``sync`` part of the call budget, so the day's sales always have calls left.
 """
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any
 
@@ -38,8 +40,10 @@ from ...settings import get_settings
 from ...text import cut_text, text_length
 from ...vendor_budget import CallBudget
 from ...vendor_http import ErrorDescription, Unauthenticated, VendorHttp
+from .records import DebtorRecords
 from ..base import (
     BOOKING,
+    MASTER_DATA,
     SUBMITTED,
     VENDOR_DOCUMENT_ID,
     Account,
@@ -97,9 +101,9 @@ def basic_login(credential: PasswordCredential) -> str:
     return f"Basic {token}"
 
 
-class UnicontaConnector:
+class UnicontaConnector(DebtorRecords):
     vendor = "uniconta"
-    capabilities = frozenset({BOOKING})
+    capabilities = frozenset({BOOKING, MASTER_DATA})
 
     def __init__(self, http: VendorHttp, connection: Connection, provider: Provider):
         self.http = http
@@ -109,15 +113,18 @@ class UnicontaConnector:
     def _credential(self) -> PasswordCredential:
         return stored_password(self.connection.tenant_id, self.connection.connection_id)
 
-    def budget(self, credential: PasswordCredential | None = None) -> CallBudget:
+    def budget(self, credential: PasswordCredential | None = None, purpose: str = "booking") -> CallBudget:
         credential = credential or self._credential()
-        return CallBudget(self.provider, credential.username)
+        return CallBudget(self.provider, credential.username, purpose)
 
     def _get(self, entity: str, credential: PasswordCredential) -> Any:
         return self._request("GET", f"api/Entities/{entity}", credential)
 
-    def _request(self, method: str, path: str, credential: PasswordCredential, **kw: Any) -> Any:
-        self.budget(credential).spend()  # counted before it is made: a call past the hub's share is not made
+    def _request(self, method: str, path: str, credential: PasswordCredential, *, purpose: str = "booking",
+                 raw: bool = False, **kw: Any) -> Any:
+        """One call: counted first (a call past the budget's part for ``purpose`` is not made); the JSON
+        answer with exact numbers (``raw``: the bytes)."""
+        self.budget(credential, purpose).spend()
         try:
             response = self.http.request(method, path, headers={"Authorization": basic_login(credential),
                                                                 **({"Content-Type": "application/json"}
@@ -132,7 +139,9 @@ class UnicontaConnector:
                     f"company id {credential.company_id} does not exist in Uniconta, or user {credential.username} "
                     f"has no access to it; check the Firma ID (Company > Companies in Uniconta)") from exc
             raise
-        return response.json() if response.content else None
+        if raw:
+            return response.content
+        return json.loads(response.content, parse_float=Decimal) if response.content else None
 
     def check(self) -> ConnectionCheck:
         credential = self._credential()
@@ -224,19 +233,20 @@ class UnicontaConnector:
                     return BookingReceipt(vendor_document_id=f"{label}{row.get('RowId', '')}")
         return None
 
-    def _odata(self, entity: str, query: str, credential: PasswordCredential) -> Any:
+    def _odata(self, entity: str, query: str | None, credential: PasswordCredential, *, purpose: str = "booking",
+               page_limit: int = ODATA_PAGE_LIMIT) -> Any:
         company = credential.company_id or ""
         path: str | None = f"odata/{company}/{entity}"
-        params: dict[str, Any] | None = {"$filter": query}
-        for _ in range(ODATA_PAGE_LIMIT):
-            body = self._request("GET", path, credential, params=params) or {}
+        params: dict[str, Any] | None = {"$filter": query} if query else None
+        for _ in range(page_limit):
+            body = self._request("GET", path, credential, params=params, purpose=purpose) or {}
             yield from body.get("value") or []
             link = body.get("@odata.nextLink")
             if not link:
                 return
             path, params = str(link).split("/odata/", 1)[-1], None
             path = "odata/" + path
-        raise PermanentVendorError(f"Uniconta's {entity} search did not end after {ODATA_PAGE_LIMIT} pages")
+        raise PermanentVendorError(f"Uniconta's {entity} search did not end after {page_limit} pages")
 
 
 def _day(value: Any) -> date | None:
