@@ -20,6 +20,8 @@ Sections (all by default; ``--only`` picks some, e.g. ``python -m bench --only t
   uniconta
          12  Uniconta: a salon's week of daily sales (one InsertList per day), calls per day and per week
              against the 5,000-per-day budget and the hub's 4,000 share, seconds per day booked at 50 ms
+  sync   13  Uniconta customer sync: 10,000 customers pushed (first time, then 1 % changed), calls per phase
+             against the budget and sync's 3,000 part, echoes of the hub's own writes, seconds per phase
 
 Exit status 0 when every correctness check held, 1 otherwise.
 """
@@ -38,7 +40,7 @@ from . import imports
 from .report import heading, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("cold", "visma", "tfso", "shop", "procountor", "uniconta", "core", "sched")
+SECTIONS = ("cold", "visma", "tfso", "shop", "procountor", "uniconta", "sync", "core", "sched")
 # The commit before the 24SevenOffice work: the "before" of the cold-import comparison.
 BEFORE_COMMIT = "f087068"
 BEFORE_FUNCTIONS = "ingest,scheduler,authorizer"
@@ -96,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shop-n", type=int, default=50, help="24SevenOffice shop settlements booked (50)")
     parser.add_argument("--tfso-latency-ms", type=int, default=50,
                         help="24SevenOffice simulator latency per SOAP call (50)")
+    parser.add_argument("--sync-customers", type=int, default=10_000,
+                        help="customers of the salon for the customer-sync benchmark (10,000)")
     parser.add_argument("--procountor-n", type=int, default=20,
                         help="Procountor payroll journals per throughput run, six receipts each (20)")
     parser.add_argument("--procountor-calls-n", type=int, default=20,
@@ -148,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         checks["1b handlers load no zeep/lxml"] = tfso_cold["soap_free"]["ok"]
         took("tfso cold import")
 
-    if any(section in args.only for section in ("visma", "tfso", "shop", "procountor", "uniconta")):
+    if any(section in args.only for section in ("visma", "tfso", "shop", "procountor", "uniconta", "sync")):
         from .runtime import Runtime, throughput, vendor_calls
 
         with Runtime(worker_concurrency=args.concurrency) as rt:
@@ -219,6 +223,15 @@ def run(args: argparse.Namespace) -> int:
                 print(uniconta.report(salon))
                 checks["12 Uniconta daily sales"] = salon["check"]["ok"]
                 took("uniconta")
+
+            if "sync" in args.only:
+                from . import customer_sync
+
+                results["customer_sync"] = sync = customer_sync.run(rt, args.sync_customers,
+                                                                    latency_ms=args.latency_ms)
+                print(customer_sync.report(sync))
+                checks["13 Uniconta customer sync"] = sync["check"]["ok"]
+                took("sync")
 
     took("DevStack stop")
     if "core" in args.only:

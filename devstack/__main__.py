@@ -86,6 +86,14 @@ Uniconta: a hair salon (tenant 'local-salon') books its daily Z-reports into Sal
   curl -s {stack.url}/connections/{salon_connection}/documents/Z-{date.today().isoformat()}-1 -H "Authorization: Bearer $LB_KEY5"
   curl -s {stack.url}/connections/{salon_connection} -H "Authorization: Bearer $LB_KEY5"   (vendor_usage: calls today)
   curl -s {stack.uniconta.base_url}/_sim/companies/{samples.UNICONTA_COMPANY}/journals/{samples.UNICONTA_JOURNAL}/lines
+  Customer sync (tag Uniconta; modification URL pasted into the simulator, Post ticked): push customers, then
+  edit one "in Uniconta" and read the changes feed:
+  .venv/bin/python -c 'import json; from devstack import samples; print(json.dumps({{"customers": [samples.salon_customer(n) for n in (1, 2, 3)]}}))' \\
+    | curl -s -X POST {stack.url}/connections/{salon_connection}/customers -H "Authorization: Bearer $LB_KEY5" \\
+           -H "Content-Type: application/json" -d @-
+  curl -s -X PATCH {stack.uniconta.base_url}/_sim/companies/{samples.UNICONTA_COMPANY}/debtors/C0002 -H "Content-Type: application/json" -d '{{"Phone": "+45 70 11 22 33"}}'
+  curl -s {stack.url}/connections/{salon_connection}/customers/changes -H "Authorization: Bearer $LB_KEY5"
+  curl -s {stack.url}/connections/{salon_connection}/customer-sync -H "Authorization: Bearer $LB_KEY5"
   Uniconta simulator            {stack.uniconta.base_url}  (user {samples.UNICONTA_LOGIN['username']} / {samples.UNICONTA_LOGIN['password']}; the
                                 bookkeeper posts: POST /_sim/companies/{samples.UNICONTA_COMPANY}/journals/{samples.UNICONTA_JOURNAL}/post, then
                                 GET /_sim/companies/{samples.UNICONTA_COMPANY}/ledger; calls: GET /_sim/usage?user={samples.UNICONTA_LOGIN['username']})

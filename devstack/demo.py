@@ -28,7 +28,10 @@ Uniconta (a hair salon's daily sales): the stored login (a wrong password first)
 picked, an account setup refused for an account missing from the chart, a week of Z-reports pushed and
 transferred as one InsertList of lines per day, an identical resend, the bookkeeper posting the journal
 in the simulator, and the ledger's VAT and revenue checked against the Z-reports to the cent; the
-day's Uniconta calls against its daily budget.
+day's Uniconta calls against its daily budget. Then FlexyBox's customer sync: a setup refused for a field
+Uniconta lacks, 3 tagged and 2 untagged customers pushed (3 debtors appear; the same push again costs no
+call), a bookkeeper's edit reaching the changes feed once, a forged notification refused, the link broken
+("Has errors") and caught up by the check, and mended with nothing lost.
 """
 from __future__ import annotations
 
@@ -603,6 +606,127 @@ def run_uniconta_demo(stack: DevStack) -> None:
     expect(at_sim["delayed_calls"] == 0, "no call slowed by Uniconta's budget")
 
 
+def run_customer_sync_demo(stack: DevStack) -> None:
+    """FlexyBox's customer sync with Uniconta: setup against the real debtor fields, tagged customers pushed,
+    a bookkeeper's edit in Uniconta reaching the changes feed once, a forged notification refused, the link
+    broken ("Has errors") and mended with nothing lost."""
+    sim = stack.uniconta
+    company = samples.UNICONTA_COMPANY
+    api = stack.api(stack.create_tenant("demo-salon-sync"))
+    created = api.post("/connections", json={"vendor": "uniconta", "name": "Salon Sakse – kunder"})
+    connection_id = created.json()["connection_id"]
+    expect(api.put(f"/connections/{connection_id}/credential", json=samples.UNICONTA_LOGIN).json()["ok"],
+           "the salon's login")
+
+    say("34. Customer sync setup — first with a field Uniconta's debtors do not have (Email)")
+    wrong = samples.customer_sync_setup(fields=["Name", "Email", "Phone", "foedselsdag"])
+    refused = api.put(f"/connections/{connection_id}/customer-sync", json=wrong)
+    body = refused.json()
+    print(f"{refused.status_code}: {body['message'][:240]}")
+    for detail in body.get("details", []):
+        print(f"  {detail['field']}: {detail['message']}")
+    expect(refused.status_code == 422 and "Email" in body["message"] and "foedselsdag" in body["message"],
+           "names Uniconta does not have are refused, each named")
+    saved = api.put(f"/connections/{connection_id}/customer-sync", json=samples.customer_sync_setup())
+    expect(saved.status_code == 200, f"setup: {saved.status_code} {saved.text}")
+    view = saved.json()
+    print(f"saved: tag {view['setup']['tag']!r}, fields {', '.join(view['setup']['fields'])}")
+    print(f"modification URL for Uniconta: {view['notification_url']} (Argument shown once, Post ticked)")
+    setting = sim.add_modification_url(company, view["notification_url"], argument=view["notification_argument"],
+                                       post=True)
+
+    say("35. The booking system pushes 3 tagged and 2 untagged customers")
+    customers = [samples.salon_customer(n) for n in (1, 2, 3)] + [samples.salon_customer(n, tagged=False)
+                                                                  for n in (4, 5)]
+    before = sim.usage(samples.UNICONTA_LOGIN["username"])["calls"]
+    pushed = api.post(f"/connections/{connection_id}/customers", json={"customers": customers})
+    expect(pushed.status_code == 202, f"push: {pushed.status_code} {pushed.text}")
+    print(f"{pushed.status_code}: {pushed.json()['counts']}")
+    _settle(stack)
+    debtors = {d["Account"]: d for d in sim.debtors(company)}
+    synced = sorted(k for k in debtors if k.startswith("C"))
+    print(f"debtors in Uniconta: {', '.join(sorted(debtors))} ({sim.usage(samples.UNICONTA_LOGIN['username'])['calls'] - before} calls)")
+    expect(synced == ["C0001", "C0002", "C0003"], f"the 3 tagged customers became debtors: {synced}")
+    again = api.post(f"/connections/{connection_id}/customers", json={"customers": customers})
+    spent = sim.usage(samples.UNICONTA_LOGIN["username"])["calls"]
+    _settle(stack)
+    print(f"the same push again: {again.json()['counts']}, Uniconta calls: "
+          f"{sim.usage(samples.UNICONTA_LOGIN['username'])['calls'] - spent}")
+    expect(again.json()["counts"].get("unchanged") == 3 and
+           sim.usage(samples.UNICONTA_LOGIN["username"])["calls"] == spent, "unchanged customers cost no call")
+    changes = api.get(f"/connections/{connection_id}/customers/changes").json()
+    expect(changes["changes"] == [], f"the hub's own writes never come back as changes: {changes}")
+
+    say("36. The bookkeeper edits debtor C0002 in Uniconta: the change reaches the changes feed once")
+    edited = httpx.patch(f"{sim.base_url}/_sim/companies/{company}/debtors/C0002",
+                         json={"Phone": "+45 70 11 22 33", "City": "Odense"})
+    expect(edited.status_code == 200, f"edit: {edited.status_code} {edited.text}")
+    _settle(stack)
+    page = api.get(f"/connections/{connection_id}/customers/changes").json()
+    for change in page["changes"]:
+        print(f"  #{change['cursor']} {change['operation']} {change['source_id']} ({change['vendor_key']}): "
+              f"changed {change['changed']} -> {[change['fields'][f] for f in change['changed']]}")
+    expect(len(page["changes"]) == 1 and page["changes"][0]["changed"] == ["Phone"],
+           f"one change, Phone only (City is not carried): {page}")
+    cursor = page["cursor"]
+
+    say("37. A forged notification (no or a wrong Argument) is refused")
+    params = {"CompanyId": company, "Table": "Debtor", "RowId": "1", "Key": "C0001", "Operation": "Delete"}
+    for argument in (None, "guessed"):
+        forged = httpx.get(view["notification_url"], params={**params, **({"Argument": argument} if argument else {})})
+        print(f"Argument={argument!r} -> {forged.status_code} {forged.json()['message']}")
+        expect(forged.status_code == 401, "forged notifications are refused")
+
+    say("38. The link breaks (a wrong Argument pasted): Uniconta marks it 'Has errors' and sends nothing more")
+    httpx.delete(f"{sim.base_url}/_sim/companies/{company}/modification-urls/{setting['RowId']}").raise_for_status()
+    broken = sim.add_modification_url(company, view["notification_url"], argument="a-typo", post=True)
+    for n in range(3):
+        httpx.patch(f"{sim.base_url}/_sim/companies/{company}/debtors/C0001",
+                    json={"FastFrisoer": ("Mette", "Jonas", "Sofie")[n]}).raise_for_status()
+    sim.wait_for_deliveries()
+    links = httpx.get(f"{sim.base_url}/_sim/companies/{company}/modification-urls").json()
+    state = next(link for link in links if link["RowId"] == broken["RowId"])
+    print(f"Uniconta: HasError={state['HasError']} ({state['ErrorMessage']})")
+    expect(state["HasError"], "three refused deliveries mark the link")
+    httpx.patch(f"{sim.base_url}/_sim/companies/{company}/debtors/C0003",
+                json={"Nyhedsbrev": False}).raise_for_status()  # not sent at all: the link has errors
+    checked = api.post(f"/connections/{connection_id}/customer-sync/check")
+    expect(checked.status_code == 202, f"check: {checked.status_code} {checked.text}")
+    _settle(stack)
+    health = api.get(f"/connections/{connection_id}/customer-sync").json()["health"]
+    print(f"sync state: {health['state']}: {health['reason']}")
+    expect(health["state"] == "stalled" and "Refresh" in health["reason"] and health["caught_up"] == 2,
+           f"the broken link is noticed and the missed changes caught up: {health}")
+
+    say("39. Mended in Uniconta (the right Argument, Refresh): healthy again, nothing lost, nothing twice")
+    httpx.delete(f"{sim.base_url}/_sim/companies/{company}/modification-urls/{broken['RowId']}").raise_for_status()
+    sim.add_modification_url(company, view["notification_url"], argument=view["notification_argument"], post=True)
+    api.post(f"/connections/{connection_id}/customer-sync/check")
+    _settle(stack)
+    httpx.patch(f"{sim.base_url}/_sim/companies/{company}/debtors/C0003",
+                json={"Phone": "+45 70 99 88 77"}).raise_for_status()
+    _settle(stack)
+    health = api.get(f"/connections/{connection_id}/customer-sync").json()
+    page = api.get(f"/connections/{connection_id}/customers/changes", params={"cursor": cursor}).json()
+    for change in page["changes"]:
+        print(f"  #{change['cursor']} {change['operation']} {change['source_id']}: changed {change['changed']}")
+    print(f"sync state: {health['health']['state']}; customers: {health['records']}")
+    expect(health["health"]["state"] == "ok", f"healthy again: {health['health']}")
+    expect([(c["source_id"], c["changed"]) for c in page["changes"]] ==
+           [("C0001", ["FastFrisoer"]), ("C0003", ["Nyhedsbrev"]), ("C0003", ["Phone"])],
+           f"every change once, the missed ones included: {page['changes']}")
+    usage = api.get(f"/connections/{connection_id}").json()["vendor_usage"]
+    print(f"Uniconta calls today for this user (bookkeeping and sync): {usage['calls']} of the hub's share "
+          f"{usage['hub_share']:,}")
+
+
+def _settle(stack: DevStack) -> None:
+    """Until Uniconta has delivered its notifications and the hub has worked every job they queued."""
+    for _ in range(3):
+        stack.uniconta.wait_for_deliveries()
+        stack.drain()
+
+
 def _hub_receipts(sim, company: str) -> list[dict]:
     """The JOURNAL receipts the hub posted (their name carries its reference, "[LB-…]")."""
     return [r for r in sim.receipts(company, type="JOURNAL") if "[LB-" in r["name"]]
@@ -648,6 +772,7 @@ def main() -> int:
         run_reconciliation_demo(stack)
         run_payroll_demo(stack)
         run_uniconta_demo(stack)
+        run_customer_sync_demo(stack)
     print(f"\ndemo OK in {(datetime.now(timezone.utc) - started).total_seconds():.1f} s")
     return 0
 

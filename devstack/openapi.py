@@ -14,14 +14,14 @@ TARGET = ROOT / "docs" / "openapi.json"
 
 def build() -> dict:
     sys.path[:0] = [str(ROOT / "layers" / "shared")]
-    from ledgerbridge.api import ingest, management, oauth_callback
+    from ledgerbridge.api import hooks, ingest, management, oauth_callback
 
     document: dict = {}
-    for module in (management, ingest, oauth_callback):
+    for module in (management, ingest, oauth_callback, hooks):
         schema = json.loads(module.app.get_openapi_json_schema(
             title="ledgerbridge API", version="1",
             description="Management, ingest and OAuth endpoints of the ledgerbridge integration hub. "
-                        "All but /oauth/* need `Authorization: Bearer <tenant API key>`.",
+                        "All but /oauth/* and /hooks/* need `Authorization: Bearer <tenant API key>`.",
         ))
         if not document:
             document = schema
@@ -33,7 +33,7 @@ def build() -> dict:
         "tenantKey": {"type": "http", "scheme": "bearer", "description": "tenant API key (lbk_…)"}}
     document["security"] = [{"tenantKey": []}]
     for path, operations in document["paths"].items():
-        if path.startswith("/oauth/"):
+        if path.startswith(("/oauth/", "/hooks/")):
             for operation in operations.values():
                 operation["security"] = []
     document["paths"] = dict(sorted(document["paths"].items()))

@@ -244,3 +244,29 @@ def salon_day(day: date | str, number: int = 1, *, extra_items: int = 0) -> dict
                                          {"method": "Kontant", "amount": "400.00"},
                                          {"method": "MobilePay", "amount": "200.00"}],
             "cash_rounding": "0", "totals": {"net": str(net), "vat": str(gross - net), "gross": str(gross)}}
+
+
+# --- the salon's customers, kept in step with Uniconta's debtors (FlexyBox's customer sync) ------------
+
+UNICONTA_SYNC_TAG = "Uniconta"
+
+
+def customer_sync_setup(**overrides: Any) -> dict[str, Any]:
+    """Customers tagged "Uniconta" carry their name, e-mail, phone and three of the salon's own Uniconta
+    fields (birthday, newsletter, regular stylist); new debtors go into debtor group Privat."""
+    return {"tag": UNICONTA_SYNC_TAG,
+            "fields": ["Name", "ContactEmail", "Phone", "Foedselsdag", "Nyhedsbrev", "FastFrisoer"],
+            "create_defaults": {"Group": "Privat"}, **overrides}
+
+
+_FIRST_NAMES = ("Mette", "Jonas", "Sofie", "Lars", "Ida", "Mikkel", "Freja", "Anders", "Emma", "Rasmus")
+_STYLISTS = ("Mette", "Jonas", "Sofie")
+
+
+def salon_customer(n: int, *, tagged: bool = True, **fields: Any) -> dict[str, Any]:
+    """Customer ``n`` of the salon's booking system, as it pushes it (id C0001…)."""
+    name = f"{_FIRST_NAMES[n % len(_FIRST_NAMES)]} Kunde {n}"
+    values = {"Name": name, "ContactEmail": f"kunde{n}@example.dk", "Phone": f"+45 20 {n // 10000:02d} {n % 10000:04d}",
+              "Foedselsdag": f"19{60 + n % 40}-{1 + n % 12:02d}-{1 + n % 28:02d}", "Nyhedsbrev": n % 3 != 0,
+              "FastFrisoer": _STYLISTS[n % len(_STYLISTS)], **fields}
+    return {"id": f"C{n:04d}", "tags": [UNICONTA_SYNC_TAG] if tagged else ["VIP"], "fields": values}

@@ -140,6 +140,7 @@ class DevStack:
             "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
             "LB_AWS_ENDPOINT_URL": moto_url, "LB_STAGE": "local",
             "LB_OAUTH_REDIRECT_URI": f"{gateway_url}/oauth/callback",
+            "LB_HOOKS_BASE_URL": f"{gateway_url}/hooks",
             "LB_VENDOR_URLS": json.dumps({
                 "visma_eaccounting.authorize_url": f"{sim_url}/connect/authorize",
                 "visma_eaccounting.token_url": f"{sim_url}/connect/token",
@@ -302,7 +303,8 @@ class DevStack:
 
     def salon(self, tenant_id: str = "local-salon") -> tuple[str, str]:
         """A hair salon's tenant with a Uniconta connection to Salon Sakse ApS (company 4415): the login
-        stored and tested, daily journal SALG picked, the account setup saved. Returns (API key,
+        stored and tested, daily journal SALG picked, the account setup saved, customer sync set up and
+        its modification URL pasted into Uniconta (the simulator), with Post ticked. Returns (API key,
         connection id)."""
         from . import samples
 
@@ -317,6 +319,11 @@ class DevStack:
             api.put(f"/connections/{connection_id}/vendor-settings",
                     json={"journal": samples.UNICONTA_JOURNAL}).raise_for_status()
             api.put(f"/connections/{connection_id}/account-setup", json=samples.salon_setup()).raise_for_status()
+            synced = api.put(f"/connections/{connection_id}/customer-sync", json=samples.customer_sync_setup())
+            synced.raise_for_status()
+            view = synced.json()
+            self.uniconta.add_modification_url(samples.UNICONTA_COMPANY, view["notification_url"],
+                                               argument=view["notification_argument"], post=True)
         return api_key, connection_id
 
     def accounting_office(self, tenant_id: str = "local-accounting") -> tuple[str, str]:

@@ -6,7 +6,8 @@ in containers of its own, the worker), gives one tenant objects for every operat
 a Visma eAccounting connection connected through the browser flow, with an account setup, a
 settlement and a stock registration; a 24SevenOffice connection with its integration user, its
 client companies imported and one set up; a Procountor connection signed in with the company
-picked (Palkkatoimisto Demo Oy), with a payroll setup and a payroll journal (not booked) -- prints
+picked (Palkkatoimisto Demo Oy), with a payroll setup and a payroll journal (not booked); a Uniconta
+connection syncing customers (its notification receiver reached with its tenant and connection) -- prints
 them as one JSON line and serves until its standard input closes.
 """
 from __future__ import annotations
@@ -49,11 +50,18 @@ def prepare(stack: DevStack) -> dict:
         _ok(api.put(f"/connections/{procountor_id}/payroll-setup", json=samples.payroll_setup()))
         journal = samples.payroll_journal()
         _ok(api.post(f"/connections/{procountor_id}/payroll-journals", json=journal))
+
+        uniconta_id = _created(api.post("/connections", json={"vendor": "uniconta", "name": "Contract salon"}))
+        tested = api.put(f"/connections/{uniconta_id}/credential", json=samples.UNICONTA_LOGIN)
+        assert tested.status_code == 200 and tested.json()["ok"], tested.text[:300]
+        _ok(api.put(f"/connections/{uniconta_id}/customer-sync", json=samples.customer_sync_setup()))
+        _ok(api.post(f"/connections/{uniconta_id}/customers", json={"customers": [samples.salon_customer(1)]}))
     # Fuzzed credentials never lock the simulator's integration user out (it throttles logins).
     stack.tfso.config.login_limit = 10**6
     return {"url": stack.url, "key": key, "visma_id": visma_id, "tfso_id": tfso_id, "company_id": COMPANY,
             "document_id": settlement["document_id"], "stock_id": stock["document_id"], "run_id": run_id,
-            "procountor_id": procountor_id, "payroll_document_id": journal["document_id"]}
+            "procountor_id": procountor_id, "payroll_document_id": journal["document_id"],
+            "uniconta_id": uniconta_id, "tenant_id": TENANT}
 
 
 def _ok(response) -> dict:

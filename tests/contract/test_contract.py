@@ -90,7 +90,15 @@ def _aim(case, stack) -> None:
     if not params:
         return
     payroll = "/payroll-" in case.path or "/api-key" in case.path
-    if "connection_id" in params and (slot := _slot(params["connection_id"], 3)):
+    customers = "customer" in case.path or case.path.startswith("/hooks/")
+    if "tenant_id" in params and _slot(params["tenant_id"], 3):
+        params["tenant_id"] = stack.tenant_id
+    if "vendor" in params and _slot(params["vendor"], 3):
+        params["vendor"] = "uniconta"
+    if "connection_id" in params and customers:
+        if _slot(params["connection_id"], 3):  # customer sync meets the Uniconta connection (and unknown ones)
+            params["connection_id"] = stack.uniconta_id
+    elif "connection_id" in params and (slot := _slot(params["connection_id"], 3)):
         if (case.method.upper(), case.path) in DESTRUCTIVE:
             vendor = ("visma_eaccounting", "24sevenoffice")[slot - 1]
             created = stack.client.post("/connections", json={"vendor": vendor, "name": "throwaway"})

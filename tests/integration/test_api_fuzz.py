@@ -1,12 +1,13 @@
 """Bad input never gives a 5xx: Schemathesis against the real handlers, in process.
 
-Every operation of the API contract (the 34 of docs/openapi.json, which ``devstack.openapi`` builds
+Every operation of the API contract (the 42 of docs/openapi.json, which ``devstack.openapi`` builds
 from the handlers' own models; tests/unit/test_openapi.py keeps the file equal to it) is called
 through the local API gateway as a WSGI app -- the authorizer and the Lambda handlers of
 template.yaml, as ``make run`` serves them -- under moto, with a real tenant key. Path parameters
 hit real objects (a connected Visma eAccounting connection with a settlement and a stock
 registration, a 24SevenOffice connection with its companies imported and one set up, a Procountor
-connection with its payroll setup and a payroll journal) as well as unknown ones.
+connection with its payroll setup and a payroll journal, a Uniconta connection syncing customers, whose
+notification receiver is called with the tenant and connection it belongs to) as well as unknown ones.
 
 Schemathesis runs its examples, coverage (boundary and negative values of every parameter and
 body, other media types, missing parameters) and fuzzing phases, positive and negative data, with
@@ -35,7 +36,7 @@ from tests.integration.procountor_helpers import payroll_connection
 from tests.integration.tfso_helpers import connect_tfso, import_companies
 
 TENANT = "tenant-fuzz"
-OPERATIONS = 34
+OPERATIONS = 42
 FJORD = "1100001"  # a client company of the simulator's integration user
 
 CONFIG = {
@@ -56,7 +57,7 @@ def contract() -> dict:
 
 
 @pytest.fixture
-def hub(aws, visma, tfso, procountor, monkeypatch):
+def hub(aws, visma, tfso, procountor, uniconta, monkeypatch):
     """A tenant with a key, a connected Visma connection holding a settlement, a 24SevenOffice
     connection with its companies imported and one set up; the gateway as a WSGI app."""
     from ledgerbridge.repositories import tenants
@@ -89,12 +90,21 @@ def hub(aws, visma, tfso, procountor, monkeypatch):
     response = Client(local_gateway).post(f"/connections/{procountor_id}/payroll-journals", json=journal,
                                           headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 201, response.get_data()
+    status, created = api.call("POST", "/connections", {"vendor": "uniconta", "name": "Salon"})
+    uniconta_id = created["connection_id"]
+    assert api.call("PUT", f"/connections/{uniconta_id}/credential", samples.UNICONTA_LOGIN)[1]["ok"]
+    status, body = api.call("PUT", f"/connections/{uniconta_id}/customer-sync", samples.customer_sync_setup())
+    assert status == 200, body
+    response = Client(local_gateway).post(f"/connections/{uniconta_id}/customers",
+                                          json={"customers": [samples.salon_customer(1)]},
+                                          headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 202, response.get_data()
     # Fuzzed credentials never lock the simulator's integration user out (it throttles logins).
     limit, tfso.config.login_limit = tfso.config.login_limit, 10**6
     yield SimpleNamespace(api=api, key=key, gateway=local_gateway,
                           visma_id=visma_id, tfso_id=tfso_id, document_id=settlement["document_id"],
                           run_id=run["document_id"], stock_id=stock["document_id"], procountor_id=procountor_id,
-                          payroll_id=journal["document_id"])
+                          payroll_id=journal["document_id"], uniconta_id=uniconta_id)
     tfso.config.login_limit = limit
 
 
@@ -121,7 +131,14 @@ def _aim(case, hub) -> None:
     params = case.path_parameters
     if not params:
         return
-    if "connection_id" in params:
+    if "tenant_id" in params and _slot(params["tenant_id"], 3):
+        params["tenant_id"] = TENANT
+    if "vendor" in params and _slot(params["vendor"], 3):
+        params["vendor"] = "uniconta"
+    if "connection_id" in params and ("customer" in case.path or "hooks" in case.path):
+        if _slot(params["connection_id"], 3):
+            params["connection_id"] = hub.uniconta_id
+    elif "connection_id" in params:
         slot = _slot(params["connection_id"], 4)
         if slot and (case.method.upper(), case.path) in DESTRUCTIVE:
             vendor = ("visma_eaccounting", "24sevenoffice", "procountor")[slot - 1]
@@ -176,6 +193,9 @@ def hand_made_cases(hub) -> list[tuple[str, str, str, dict, bytes | None]]:
         ("PUT", f"/connections/{procountor}/payroll-setup"),
         ("POST", f"/connections/{procountor}/payroll-journals"),
         ("PUT", f"/connections/{procountor}/api-key"),
+        ("PUT", f"/connections/{hub.uniconta_id}/customer-sync"),
+        ("POST", f"/connections/{hub.uniconta_id}/customers"),
+        ("POST", f"/hooks/uniconta/{TENANT}/{hub.uniconta_id}"),
     ]
     json_type = {"Content-Type": "application/json"}
     bodies = [

@@ -351,3 +351,21 @@ def test_sync_stops_at_its_part_of_the_budget_and_leaves_the_rest_to_bookkeeping
     status, connection = api.call("GET", f"/connections/{connection_id}")
     assert connection["vendor_usage"]["calls"] == 3001
 
+
+
+def test_the_schedule_runs_the_check_and_a_link_that_works_is_found_healthy(syncing, aws, uniconta):
+    from ledgerbridge.models.documents import ConnectionDueJob
+    from ledgerbridge.repositories import connections as connection_store
+    from ledgerbridge.services.transfers import plan_due
+
+    api, connection_id, view = syncing
+    link(uniconta, view)
+    connection = connection_store.get("salon", connection_id)
+    assert connection.next_run_at is not None  # customer sync alone gives the connection a schedule
+    due = connection.next_run_at
+    outcome = plan_due(ConnectionDueJob(tenant_id="salon", connection_id=connection_id, due_at=due, planned_at=due))
+    assert outcome == {"outcome": "planned", "jobs": 1}
+    drain(aws)
+    health = api.call("GET", f"/connections/{connection_id}/customer-sync")[1]["health"]
+    assert health["state"] == "ok" and health["notifications_configured"] and health["posts_records"]
+    assert health["last_check_at"]

@@ -10,7 +10,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 FOLDER_OF = {
     "AuthorizerFunction": "authorizer", "ManagementApiFunction": "management_api",
     "OAuthCallbackFunction": "oauth_callback", "IngestFunction": "ingest",
-    "SchedulerFunction": "scheduler", "TransferWorkerFunction": "transfer_worker",
+    "SchedulerFunction": "scheduler", "TransferWorkerFunction": "transfer_worker", "HooksFunction": "hooks",
 }
 
 
@@ -34,6 +34,7 @@ def test_api_events_match_routes_of_their_function():
 
 def test_worker_event_parses_into_transfer_jobs():
     from ledgerbridge.models.documents import ConnectionDueJob, RunJob, TransferJob, due_job_id
+    from ledgerbridge.models.sync import SyncJob
     from ledgerbridge.worker import TransferJobRecord
 
     kinds = set()
@@ -47,25 +48,29 @@ def test_worker_event_parses_into_transfer_jobs():
             elif isinstance(job, ConnectionDueJob):
                 # The scheduler's message: its id is the worker's idempotency key per due time.
                 assert job.job_id == due_job_id(job.tenant_id, job.connection_id, job.due_at)
+            elif isinstance(job, SyncJob):
+                assert job.action == "vendor_change" and job.change and job.change.vendor_key
             else:
                 assert isinstance(job, RunJob) and job.run_id and job.as_of
             kinds.add(type(job))
-    assert kinds == {TransferJob, RunJob, ConnectionDueJob}
+    assert kinds == {TransferJob, RunJob, ConnectionDueJob, SyncJob}
 
 
 def test_ingest_events_carry_a_valid_document_with_its_attachment():
     from ledgerbridge.models.payroll import PayrollJournal
     from ledgerbridge.models.settlement import Settlement
     from ledgerbridge.models.stock import StockRegistration
+    from ledgerbridge.models.sync import RecordPush
 
     model_of = {"/connections/{connection_id}/settlements": Settlement,
                 "/connections/{connection_id}/stock-registrations": StockRegistration,
-                "/connections/{connection_id}/payroll-journals": PayrollJournal}
+                "/connections/{connection_id}/payroll-journals": PayrollJournal,
+                "/connections/{connection_id}/customers": RecordPush}
     events = _load("ingest")
     assert {event["resource"] for event in events} == set(model_of)
     for event in events:
         document = model_of[event["resource"]].model_validate_json(event["body"])
-        if not isinstance(document, PayrollJournal):  # a payroll journal has no attachment
+        if not isinstance(document, (PayrollJournal, RecordPush)):  # these have no attachment
             assert document.attachment is not None
 
 

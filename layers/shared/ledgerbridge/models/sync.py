@@ -132,6 +132,30 @@ class SyncSetup(LazyModel):
             raise ValueError("a field is listed twice")
         return fields
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _public_https(cls, url: str | None) -> str | None:
+        """Customer data travels to it: https, to a public host (plain http only to this machine, for
+        trying it locally); never a private or link-local address inside the hub's network."""
+        if url is None:
+            return None
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        local = host in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme != "https" and not local:
+            raise ValueError("the webhook must be https (plain http only to localhost, for trying it out)")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is not None and not local and (address.is_private or address.is_link_local or
+                                                  address.is_reserved or address.is_loopback):
+            raise ValueError("the webhook's host must be a public address")
+        return url
+
     @model_validator(mode="after")
     def _masters_of_carried(self) -> "SyncSetup":
         stray = sorted(set(self.master) - set(self.fields))

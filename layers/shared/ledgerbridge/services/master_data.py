@@ -54,7 +54,6 @@ from ..models.sync import (
     RecordKind,
     RecordPush,
     RecordSchema,
-    SyncHealth,
     SyncJob,
     SyncSetup,
     SyncView,
@@ -74,7 +73,10 @@ logger = Logger(child=True)
 
 KIND = RecordKind.CUSTOMER
 CREATE_BATCH = 100  # rows per batch create (one call each)
-LEASE_SECONDS = 120  # the sync lease: longer than any one step (a batch create, a page of a check)
+LEASE_SECONDS = 120
+# "Last notification at" is written at most this often: a burst of notifications is not a burst of
+# connection writes (each one conditional, contending with the API's own).
+NOTIFICATION_MARK_SECONDS = 60  # the sync lease: longer than any one step (a batch create, a page of a check)
 
 
 # -- setup -------------------------------------------------------------------------------------------------
@@ -364,7 +366,7 @@ class _SyncWork:
             chunk = new[start:start + CREATE_BATCH]
             outcomes = self.connector.create_records(KIND, [self._new_row(r) for r in chunk])
             adopt = []
-            for record, outcome in zip(chunk, outcomes):
+            for record, outcome in zip(chunk, outcomes, strict=True):
                 if isinstance(outcome, dict):
                     self._seen(record, outcome, synced=True)
                     created += 1
@@ -402,6 +404,9 @@ class _SyncWork:
             created, updated, unchanged, failed = (created, updated + (outcome == "updated"),
                                                    unchanged + (outcome == "unchanged"), failed + (outcome == "failed"))
         self._publish()
+        if self.connection.sync_health.state == "deferred":  # the budget's wait is over
+            _set_health(self.connection, state="ok" if self.connection.sync_health.last_check_at else "not_checked",
+                        reason=None)
         # (Not "created": the worker logs this dict, and LogRecord has an attribute of that name.)
         return {"outcome": "synced", "records_created": created, "records_updated": updated,
                 "records_unchanged": unchanged, "records_failed": failed}
@@ -456,7 +461,9 @@ class _SyncWork:
     # taking in the vendor's changes
 
     def take_change(self, change: VendorChange) -> dict:
-        _set_health(self.connection, last_notification_at=change.received_at)
+        last = self.connection.sync_health.last_notification_at
+        if last is None or (change.received_at - last).total_seconds() > NOTIFICATION_MARK_SECONDS:
+            _set_health(self.connection, last_notification_at=change.received_at)
         record = store.by_vendor_key(self.tenant_id, self.connection_id, KIND, change.vendor_key)
         if record is not None and not record.tagged:
             return {"outcome": "ignored", "reason": "the customer is no longer tagged"}
