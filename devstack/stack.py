@@ -193,7 +193,7 @@ class DevStack:
         self.containers = ContainerPool(dict(os.environ), limits={WORKER: opts.worker_concurrency, SCHEDULER: 1},
                                         default_limit=opts.api_concurrency)
         lambdas.use_pool(self.containers)
-        self.containers.warm(["AuthorizerFunction", "ManagementApiFunction", "IngestFunction", WORKER])
+        self.containers.warm(["AuthorizerFunction", "ManagementApiFunction", "IngestFunction", "HooksFunction", WORKER])
         self.gateway.start(port=gateway_port)
         self.poller = SqsPoller(self.sqs, resource_env["LB_TRANSFER_QUEUE_URL"], queue_arn, REGION,
                                 concurrency=opts.worker_concurrency, redeliver_rate=opts.redeliver_rate)

@@ -243,9 +243,12 @@ class RecordSync(Connector, Protocol):
     def vendor_key(self, kind: RecordKind, source_id: str) -> str:
         """The vendor key a source record gets; ValueError saying why the id cannot be one."""
 
-    def create_records(self, kind: RecordKind, rows: list[dict]) -> list[dict | Exception]:
-        """Create records (one batch call where the vendor allows). Per row, in order: the stored row,
-        ``RecordExists``, or the VendorError that refused it."""
+    def key_of(self, kind: RecordKind, row: dict) -> str:
+        """The vendor key of a record as the vendor returned it."""
+
+    def create_records(self, kind: RecordKind, records: list[tuple[str, dict]]) -> list[dict | Exception]:
+        """Create records, each a (vendor key, fields) pair (one batch call where the vendor allows). Per
+        record, in order: the stored row, ``RecordExists``, or the VendorError that refused it."""
 
     def update_record(self, kind: RecordKind, row: dict) -> dict:
         """Replace a record (``row`` is the whole record); the stored row."""

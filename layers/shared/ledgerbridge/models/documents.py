@@ -35,10 +35,12 @@ class DocumentKind(StrEnum):
     PAYROLL_JOURNAL = "payroll_journal"
     COMPANY_IMPORT = "company_import"
     BALANCE_REFRESH = "balance_refresh"
+    # A batch of customers written to the accounting system, or a comparison with it (master-data sync).
+    CUSTOMER_SYNC = "customer_sync"
 
 
-# Runs over companies, logged beside the documents that are booked; never replayed.
-RUN_KINDS = frozenset({DocumentKind.COMPANY_IMPORT, DocumentKind.BALANCE_REFRESH})
+# Runs over companies (and sync runs), logged beside the documents that are booked; never replayed.
+RUN_KINDS = frozenset({DocumentKind.COMPANY_IMPORT, DocumentKind.BALANCE_REFRESH, DocumentKind.CUSTOMER_SYNC})
 
 
 class DocumentRecord(LazyModel):

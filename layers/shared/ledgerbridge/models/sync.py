@@ -221,6 +221,8 @@ class SyncJob(LazyModel):
     kind: RecordKind = RecordKind.CUSTOMER
     source_ids: list[str] = Field(default_factory=list, max_length=500)
     change: VendorChange | None = None
+    # The export log's entry of a push or check (kept by the job's continuations after a wait).
+    run_id: str | None = None
     trigger: str = "push"
     requested_at: datetime = Field(default_factory=utcnow)
     prior_attempts: int = Field(default=0, ge=0)

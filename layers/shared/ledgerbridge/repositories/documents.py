@@ -461,6 +461,20 @@ def run_outcome(record: DocumentRecord, company_id: str, outcome: dict[str, str]
     )
 
 
+def run_reason(record: DocumentRecord, reason: str) -> None:
+    """Say why a running run waits (a vendor's call budget spent for the day)."""
+    try:
+        ddb().update_item(
+            TableName=_table(), Key=_key(record.tenant_id, record.connection_id, record.document_id, record.version),
+            UpdateExpression="SET reason = :r, updated_at = :now", ConditionExpression="#s = :running",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=values({":r": reason, ":now": utcnow().isoformat(),
+                                              ":running": DocumentState.RUNNING.value}))
+    except Exception as exc:
+        if not is_conditional_failure(exc):
+            raise
+
+
 def finish_run(record: DocumentRecord, state: DocumentState, *, reason: str | None,
                summary: dict[str, int], failure_transient: bool = False) -> bool:
     """End a running run; False if it had ended already (a duplicate delivery finished it)."""

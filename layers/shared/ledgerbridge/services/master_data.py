@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import secrets
 import time
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,6 +48,7 @@ from ..errors import (
 )
 from ..models.common import utcnow
 from ..models.connection import Connection, ConnectionStatus
+from ..models.documents import DocumentKind, DocumentRecord, DocumentState
 from ..models.sync import (
     ChangesPage,
     PushAnswer,
@@ -61,6 +63,7 @@ from ..models.sync import (
 )
 from ..oauth.providers import provider
 from ..repositories import connections as connection_store
+from ..repositories import documents
 from ..repositories import leases
 from ..repositories import sync_records as store
 from ..repositories.leases import LeaseBusy
@@ -155,10 +158,11 @@ def validate_setup(setup: SyncSetup, schema: RecordSchema, vendor_name: str) -> 
             details.append({"field": f"{where}.{name}",
                             "message": f"{vendor_name}'s customers have no field {name}{hint}"})
         own = sorted(n for n, f in schema.fields.items() if f.user_defined)
+        standard = [n for n, f in schema.fields.items() if not f.user_defined and n != schema.key_field]
         raise ValidationFailed(
             f"{len(unknown)} field name(s) match no field of {vendor_name}'s customers: {', '.join(unknown)}. The "
-            f"names must be the same as in {vendor_name}: standard fields such as Name, Address1, ZipCode, City, "
-            f"Phone, ContactEmail" + (f", or the company's own: {', '.join(own)}" if own else "")
+            f"names must be the same as in {vendor_name}: its standard fields ({', '.join(standard[:12])}"
+            f"{', …' if len(standard) > 12 else ''})" + (f", or the company's own: {', '.join(own)}" if own else "")
             + ", or create the field there first", details=details)
     field_types = {name: schema.fields[name].type for name in setup.fields}
     typed = setup.model_copy(update={"field_types": field_types})
@@ -264,7 +268,8 @@ def push(tenant_id: str, connection_id: str, batch: RecordPush) -> PushAnswer:
     store.put_many(tenant_id, connection_id, KIND, changed)
     queued = [r.source_id for r in changed if r.pending and r.tagged]
     if queued:
-        enqueue([SyncJob(action="push", tenant_id=tenant_id, connection_id=connection_id, source_ids=queued)])
+        enqueue([SyncJob(action="push", tenant_id=tenant_id, connection_id=connection_id, source_ids=queued,
+                         run_id=_run_id("push"))])
     counts: dict[str, int] = {}
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
@@ -283,7 +288,8 @@ def request_check(tenant_id: str, connection_id: str) -> dict:
     connection = connection_store.get(tenant_id, connection_id)
     _connected(connection)
     _setup_of(connection)
-    job = SyncJob(action="check", tenant_id=tenant_id, connection_id=connection_id, trigger="manual")
+    job = SyncJob(action="check", tenant_id=tenant_id, connection_id=connection_id, trigger="manual",
+                  run_id=_run_id("check"))
     enqueue([job])
     return {"queued": True, "job_id": job.job_id}
 
@@ -293,7 +299,7 @@ def queue_scheduled_check(connection: Connection) -> int:
     if connection.customer_sync is None or connection.status != ConnectionStatus.CONNECTED:
         return 0
     return enqueue([SyncJob(action="check", tenant_id=connection.tenant_id,
-                            connection_id=connection.connection_id, trigger="schedule")])
+                            connection_id=connection.connection_id, trigger="schedule", run_id=_run_id("check"))])
 
 
 # -- the worker's side ---------------------------------------------------------------------------------------
@@ -316,27 +322,69 @@ def execute(job: SyncJob) -> dict:
         return {"outcome": "skipped", "reason": "customer sync is no longer set up"}
     if connection.status != ConnectionStatus.CONNECTED:
         return {"outcome": "skipped", "reason": f"connection is {connection.status.value}: {connection.status_reason}"}
+    run = _open_run(job)
     try:
         with leases.held(lease_id(job.tenant_id, job.connection_id), seconds=LEASE_SECONDS, wait=10):
             worker = _SyncWork(connection, _connector(connection))
             try:
                 if job.action == "push":
-                    return worker.write_pending(job.source_ids)
-                if job.action == "vendor_change":
+                    outcome = worker.write_pending(job.source_ids)
+                elif job.action == "vendor_change":
                     assert job.change is not None
                     return worker.take_change(job.change)
-                return worker.check()
+                else:
+                    outcome = worker.check()
             except BudgetExhausted as exc:
                 _set_health(connection, state="deferred", reason=exc.message)
+                if run is not None:
+                    documents.run_reason(run, f"waiting for tomorrow: {exc.message}")
                 raise RetryLater(exc.message, delay=exc.retry_after, counts=False) from exc
             except CredentialRejected as exc:
                 from .connections import mark_needs_reauth
 
                 mark_needs_reauth(job.tenant_id, job.connection_id, exc.message, connection.credential_version)
+                _close_run(run, DocumentState.FAILED, exc.message, {})
                 return {"outcome": "failed", "reason": exc.message}
+            except PermanentVendorError as exc:
+                _close_run(run, DocumentState.FAILED, exc.message, {})
+                raise
     except LeaseBusy as exc:
         raise RetryLater("another worker is syncing this connection", delay=exc.retry_after or 5,
                          counts=False) from exc
+    summary = {k: v for k, v in outcome.items() if isinstance(v, int)}
+    failed = outcome.get("records_failed", 0)
+    _close_run(run, DocumentState.FAILED if failed and failed == sum(summary.values()) else DocumentState.DONE,
+               outcome.get("reason") or (f"{failed} customer(s) refused by the accounting system: see outcomes"
+                                         if failed else None), summary, outcome.get("failures") or {})
+    return {k: v for k, v in outcome.items() if k != "failures"}
+
+
+def _run_id(action: str) -> str:
+    return f"sync-{action}-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def _open_run(job: SyncJob) -> DocumentRecord | None:
+    """The export log's entry for a push or check (a continuation finds its own entry there already)."""
+    if job.action == "vendor_change" or not job.run_id:
+        return None  # one per notification would drown the log; the feed and health tell of those
+    now = utcnow()
+    record = DocumentRecord(tenant_id=job.tenant_id, connection_id=job.connection_id, document_id=job.run_id,
+                            kind=DocumentKind.CUSTOMER_SYNC.value, business_date=now.date(), content_hash="",
+                            payload_key="", state=DocumentState.RUNNING,
+                            reason=f"{len(job.source_ids)} customer(s) to write" if job.action == "push"
+                            else "comparing every customer with the accounting system",
+                            received_at=now, updated_at=now)
+    documents.create_run(record)
+    return record
+
+
+def _close_run(run: DocumentRecord | None, state: DocumentState, reason: str | None, summary: dict[str, int],
+               outcomes: dict[str, dict[str, str]] | None = None) -> None:
+    if run is None:
+        return
+    for source_id, outcome in list((outcomes or {}).items())[:100]:  # the first hundred are enough to act on
+        documents.run_outcome(run, source_id, outcome)
+    documents.finish_run(run, state, reason=reason, summary=summary)
 
 
 def _set_health(connection: Connection, **changes: Any) -> None:
@@ -361,10 +409,12 @@ class _SyncWork:
         records = [r for r in store.get_many(self.tenant_id, self.connection_id, KIND, source_ids).values()
                    if r.tagged and r.pending]
         created = updated = unchanged = failed = 0
+        failures: dict[str, dict[str, str]] = {}
         new = [r for r in records if r.vendor_row is None]
         for start in range(0, len(new), CREATE_BATCH):
             chunk = new[start:start + CREATE_BATCH]
-            outcomes = self.connector.create_records(KIND, [self._new_row(r) for r in chunk])
+            outcomes = self.connector.create_records(KIND, [(r.vendor_key or r.source_id, self._new_row(r))
+                                                            for r in chunk])
             adopt = []
             for record, outcome in zip(chunk, outcomes, strict=True):
                 if isinstance(outcome, dict):
@@ -376,6 +426,7 @@ class _SyncWork:
                     record.last_error = _reason(outcome)
                     record.pending = False
                     failed += 1
+                    failures[record.source_id] = {"state": "failed", "reason": record.last_error}
             store.put_many(self.tenant_id, self.connection_id, KIND, [r for r in chunk if r not in adopt])
             for record in adopt:
                 row = self.connector.read_record(KIND, record.vendor_key or record.source_id)
@@ -403,20 +454,21 @@ class _SyncWork:
             outcome = self._write(record)
             created, updated, unchanged, failed = (created, updated + (outcome == "updated"),
                                                    unchanged + (outcome == "unchanged"), failed + (outcome == "failed"))
+            if outcome == "failed":
+                failures[record.source_id] = {"state": "failed", "reason": record.last_error or ""}
         self._publish()
         if self.connection.sync_health.state == "deferred":  # the budget's wait is over
             _set_health(self.connection, state="ok" if self.connection.sync_health.last_check_at else "not_checked",
                         reason=None)
         # (Not "created": the worker logs this dict, and LogRecord has an attribute of that name.)
         return {"outcome": "synced", "records_created": created, "records_updated": updated,
-                "records_unchanged": unchanged, "records_failed": failed}
+                "records_unchanged": unchanged, "records_failed": failed, "failures": failures}
 
     def _new_row(self, record: SyncRecord) -> dict[str, Any]:
         defaults = carried(self.setup.create_defaults, self.setup.model_copy(update={
             "fields": list(self.setup.create_defaults)}), strict=False) if self.setup.create_defaults else {}
         row = {k: v for k, v in defaults.items() if v is not None}
         row.update({k: v for k, v in record.source_fields.items() if v is not None})
-        row["Account"] = record.vendor_key or record.source_id  # the connector's key field
         return row
 
     def _write(self, record: SyncRecord) -> str:
@@ -428,7 +480,8 @@ class _SyncWork:
             store.put(self.tenant_id, self.connection_id, KIND, record)
             return "unchanged"
         if record.vendor_row is None:
-            outcome = self.connector.create_records(KIND, [self._new_row(record)])[0]
+            outcome = self.connector.create_records(KIND, [(record.vendor_key or record.source_id,
+                                                            self._new_row(record))])[0]
             if isinstance(outcome, dict):
                 self._seen(record, outcome, synced=True)
                 store.put(self.tenant_id, self.connection_id, KIND, record)
@@ -519,7 +572,7 @@ class _SyncWork:
                   if r.tagged and r.vendor_key and r.vendor_row is not None}
         missed = 0
         for row in self.connector.read_records(KIND, self.setup.fields):
-            record = synced.pop(str(row.get("Account") or ""), None)
+            record = synced.pop(self.connector.key_of(KIND, row), None)
             if record is None:
                 continue
             if carried(row, self.setup, strict=False) != record.vendor_fields:
@@ -533,7 +586,7 @@ class _SyncWork:
                                provider(self.connection.vendor).display_name)
         _set_health(self.connection, state=state, reason=reason, last_check_at=utcnow(), caught_up=missed,
                     notifications_configured=health.configured, posts_records=health.posts_records)
-        return {"outcome": "checked", "state": state, "caught_up": missed}
+        return {"outcome": "checked", "state": state, "caught_up": missed, "reason": reason}
 
     # the changes feed and the source's webhook
 

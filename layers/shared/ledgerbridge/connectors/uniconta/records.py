@@ -76,9 +76,13 @@ class DebtorRecords:
                              f"({KEY_MAX} characters)")
         return source_id
 
-    def create_records(self, kind: RecordKind, rows: list[dict]) -> list[dict | Exception]:
+    def key_of(self, kind: RecordKind, row: dict) -> str:
+        return str(row.get(KEY_FIELD) or "")
+
+    def create_records(self, kind: RecordKind, records: list[tuple[str, dict]]) -> list[dict | Exception]:
         _require_customers(kind)
         credential = self._credential()
+        rows = [{**fields, KEY_FIELD: key} for key, fields in records]
         if len(rows) > 1:
             try:
                 created = self._request("POST", f"api/Entities/InsertList/{ENTITY}", credential, purpose="sync",
