@@ -48,13 +48,21 @@ DESTRUCTIVE = {("DELETE", "/connections/{connection_id}"), ("PUT", "/connections
 
 @pytest.fixture(scope="module")
 def stack():
+    import tempfile
+    import threading
+
+    # The stack's logs go to a file, and its standard output is drained: a pipe nobody reads fills up
+    # (64 KiB), and then every function that logs blocks on its write (the receiver logs each refusal).
+    errors = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen([sys.executable, "-m", "tests.contract.local_stack"], cwd=ROOT, text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
     try:
         line = process.stdout.readline()
         if not line:
             process.wait(timeout=30)
-            pytest.fail(f"the local stack did not start:\n{process.stderr.read()[-4000:]}")
+            errors.seek(0)
+            pytest.fail(f"the local stack did not start:\n{errors.read()[-4000:]}")
+        threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
         objects = SimpleNamespace(**json.loads(line))
         objects.client = httpx.Client(base_url=objects.url, timeout=60,
                                       headers={"Authorization": f"Bearer {objects.key}"})
