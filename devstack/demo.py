@@ -689,7 +689,7 @@ def run_customer_sync_demo(stack: DevStack) -> None:
     print(f"Uniconta: HasError={state['HasError']} ({state['ErrorMessage']})")
     expect(state["HasError"], "three refused deliveries mark the link")
     httpx.patch(f"{sim.base_url}/_sim/companies/{company}/debtors/C0003",
-                json={"Nyhedsbrev": False}).raise_for_status()  # not sent at all: the link has errors
+                json={"Nyhedsbrev": True}).raise_for_status()  # not sent at all: the link has errors
     checked = api.post(f"/connections/{connection_id}/customer-sync/check")
     expect(checked.status_code == 202, f"check: {checked.status_code} {checked.text}")
     _settle(stack)
