@@ -55,7 +55,9 @@ def run(rt: Runtime, customers: int = 10_000, changed_share: float = 0.01, laten
     budget = int(vendor.daily_call_budget)
     sync_part = int(budget * vendor.sync_budget_share)
     sim.config.latency_ms = 0
-    api_key, connection_id = stack.salon(tenant_id=f"bench-sync-{int(time.time())}")
+    # The first load before the modification URL is pasted into Uniconta (as a shop would start): 10,000
+    # notifications of the hub's own creates would only be echoes.
+    api_key, connection_id = stack.salon(tenant_id=f"bench-sync-{int(time.time())}", link=False)
     api = stack.api(api_key)
     sim.config.latency_ms = latency_ms
     phases = []
@@ -74,6 +76,7 @@ def run(rt: Runtime, customers: int = 10_000, changed_share: float = 0.01, laten
 
     everyone = [samples.salon_customer(n) for n in range(1, customers + 1)]
     first = phase(f"first sync: {customers:,} new", lambda: _push_all(api, connection_id, everyone))
+    stack.link_salon()  # now the modification URL is pasted into Uniconta
     phase("check: every debtor compared", lambda: api.post(
         f"/connections/{connection_id}/customer-sync/check").status_code)
     step = max(1, round(1 / changed_share))

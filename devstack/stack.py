@@ -98,6 +98,7 @@ class DevStack:
         self.tfso = None  # the 24SevenOffice simulator
         self.procountor = None  # the Procountor simulator
         self.uniconta = None  # the Uniconta simulator
+        self.salon_link: dict = {}  # the salon's last customer-sync setup answer (its notification URL)
         self.gateway: LocalGateway | None = None
         self.poller: SqsPoller | None = None
         self.schedule: Schedule | None = None
@@ -301,7 +302,7 @@ class DevStack:
             api.put(f"/connections/{connection_id}/payroll-setup", json=samples.payroll_setup()).raise_for_status()
         return api_key, connection_id
 
-    def salon(self, tenant_id: str = "local-salon") -> tuple[str, str]:
+    def salon(self, tenant_id: str = "local-salon", *, link: bool = True) -> tuple[str, str]:
         """A hair salon's tenant with a Uniconta connection to Salon Sakse ApS (company 4415): the login
         stored and tested, daily journal SALG picked, the account setup saved, customer sync set up and
         its modification URL pasted into Uniconta (the simulator), with Post ticked. Returns (API key,
@@ -322,9 +323,18 @@ class DevStack:
             synced = api.put(f"/connections/{connection_id}/customer-sync", json=samples.customer_sync_setup())
             synced.raise_for_status()
             view = synced.json()
-            self.uniconta.add_modification_url(samples.UNICONTA_COMPANY, view["notification_url"],
-                                               argument=view["notification_argument"], post=True)
+            self.salon_link = view
+            if link:
+                self.link_salon()
         return api_key, connection_id
+
+    def link_salon(self) -> None:
+        """Paste the salon's modification URL into Uniconta (the simulator), Post ticked."""
+        from . import samples
+
+        view = self.salon_link
+        self.uniconta.add_modification_url(samples.UNICONTA_COMPANY, view["notification_url"],
+                                           argument=view["notification_argument"], post=True)
 
     def accounting_office(self, tenant_id: str = "local-accounting") -> tuple[str, str]:
         """A tenant with a 24SevenOffice connection, its integration user stored and tested, and the

@@ -349,7 +349,8 @@ def execute(job: SyncJob) -> dict:
                 _close_run(run, DocumentState.FAILED, exc.message, {})
                 raise
     except LeaseBusy as exc:
-        raise RetryLater("another worker is syncing this connection", delay=exc.retry_after or 5,
+        # A sync job holds the lease for seconds, not its full term: come back soon, not when it would expire.
+        raise RetryLater("another worker is syncing this connection", delay=min(exc.retry_after or 3, 5),
                          counts=False) from exc
     summary = {k: v for k, v in outcome.items() if isinstance(v, int)}
     failed = outcome.get("records_failed", 0)
