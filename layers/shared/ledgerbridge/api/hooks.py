@@ -21,7 +21,7 @@ from ..errors import LedgerbridgeError, Unauthorized
 from ..models.common import LazyModel
 from ..models.sync import SyncJob
 from ..repositories import connections as connection_store
-from ..services.master_data import notification_secret_matches
+from ..services import notification_secrets
 from ..services.transfer_queue import enqueue
 from .common import PathId, answers, error_response, new_resolver
 
@@ -87,7 +87,7 @@ def _notification(vendor: str, tenant_id: str, connection_id: str) -> Response:
         connection = connection_store.get(tenant_id, connection_id)
     except LedgerbridgeError:
         raise _refused() from None
-    if connection.vendor != vendor or not notification_secret_matches(connection, query.get("Argument")):
+    if connection.vendor != vendor or not notification_secrets.matches(connection, query.get("Argument")):
         logger.warning("notification refused", extra={"connection_id": connection_id, "vendor": vendor})
         raise _refused()
     if connection.customer_sync is None:

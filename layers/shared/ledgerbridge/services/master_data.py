@@ -43,6 +43,7 @@ from ..errors import (
     Conflict,
     CredentialRejected,
     NotConnected,
+    NotFound,
     PermanentVendorError,
     ValidationFailed,
 )
@@ -69,6 +70,7 @@ from ..repositories import sync_records as store
 from ..repositories.leases import LeaseBusy
 from ..repositories.sync_records import SyncRecord, format_cursor
 from ..settings import get_settings
+from . import notification_secrets
 from .booking import RetryLater
 from .transfer_queue import enqueue
 
@@ -101,18 +103,6 @@ def receiver_url(connection: Connection) -> str:
            f"{connection.connection_id}"
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def notification_secret_matches(connection: Connection, argument: str | None) -> bool:
-    """The vendor's echo of our secret (constant-time: a forger learns nothing from the timing)."""
-    stored = connection.notification_secret_sha256
-    if not stored or not argument:
-        return False
-    return hmac.compare_digest(_digest(argument), stored)
-
-
 def save_setup(tenant_id: str, connection_id: str, setup: SyncSetup) -> SyncView:
     """Validate the setup against the fields the vendor's customers have, then store it."""
     connection = connection_store.get(tenant_id, connection_id)
@@ -126,23 +116,22 @@ def save_setup(tenant_id: str, connection_id: str, setup: SyncSetup) -> SyncView
         mark_needs_reauth(tenant_id, connection_id, exc.message, connection.credential_version)
         raise NotConnected(exc.message) from exc
     resolved = validate_setup(setup, schema, provider(connection.vendor).display_name)
-    argument = secrets.token_urlsafe(32) if not connection.notification_secret_sha256 else None
+    argument = notification_secrets.new_secret() if not connection.notification_secret_sha256 else None
     new_webhook_secret = None
     if resolved.webhook_url and webhook_secret(tenant_id, connection_id) is None:
         new_webhook_secret = "whsec_" + secrets.token_urlsafe(32)
         store_webhook_secret(tenant_id, connection_id, new_webhook_secret)
 
+    from .connections import planned_next_run  # deferred: see above
+
     def change(current: Connection) -> None:
         current.customer_sync = resolved
         if argument and not current.notification_secret_sha256:
-            current.notification_secret_sha256 = _digest(argument)
-
-    from .connections import planned_next_run  # deferred: see above
+            current.notification_secret_sha256 = notification_secrets.digest(argument)
+        # Customer sync alone gives the connection a schedule (its periodic check).
+        current.next_run_at = current.next_run_at or planned_next_run(current, utcnow())
 
     updated = connection_store.update(tenant_id, connection_id, change)
-    if updated.next_run_at is None:
-        updated = connection_store.update(tenant_id, connection_id, lambda c: setattr(
-            c, "next_run_at", planned_next_run(c, utcnow())))
     return view(updated, argument=argument, webhook_secret=new_webhook_secret)
 
 
@@ -180,12 +169,12 @@ def validate_setup(setup: SyncSetup, schema: RecordSchema, vendor_name: str) -> 
 
 def rotate_notification_secret(tenant_id: str, connection_id: str) -> SyncView:
     """A new Argument secret (the old one stops working at once): for a leaked link."""
-    argument = secrets.token_urlsafe(32)
+    argument = notification_secrets.new_secret()
 
     def change(current: Connection) -> None:
         if current.customer_sync is None:
             raise Conflict("set up customer sync first (PUT /connections/{id}/customer-sync)")
-        current.notification_secret_sha256 = _digest(argument)
+        current.notification_secret_sha256 = notification_secrets.digest(argument)
 
     return view(connection_store.update(tenant_id, connection_id, change), argument=argument)
 
@@ -314,10 +303,8 @@ def execute(job: SyncJob) -> dict:
     numbers are taken in order, and a debtor is never written by two workers at once)."""
     try:
         connection = connection_store.get(job.tenant_id, job.connection_id)
-    except Exception as exc:  # deleted meanwhile
-        if getattr(exc, "status_code", None) == 404:
-            return {"outcome": "skipped", "reason": "connection deleted"}
-        raise
+    except NotFound:
+        return {"outcome": "skipped", "reason": "connection deleted"}
     if connection.customer_sync is None:
         return {"outcome": "skipped", "reason": "customer sync is no longer set up"}
     if connection.status != ConnectionStatus.CONNECTED:
