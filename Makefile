@@ -19,13 +19,15 @@ python-version:
 $(VENV)/.installed: requirements.lock | python-version
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock || { rm -rf $(VENV); exit 1; }
+	@# The project itself, editable and without dependencies (the lock has them): the `ledgerbridge` command.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . || { rm -rf $(VENV); exit 1; }
 	touch $@
 
 # Dependencies are declared in pyproject.toml only; this re-resolves them into the two generated
 # files (keeping today's pins where they still fit; `make lock UPGRADE=1` moves them forward).
 PIP_COMPILE = $(PY) -m piptools compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
 lock: setup  ## re-resolve pyproject.toml into requirements.lock and layers/shared/requirements.txt
-	$(PIP_COMPILE) --extra dev --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --extra cli --output-file requirements.lock pyproject.toml
 	$(PIP_COMPILE) --output-file layers/shared/requirements.txt pyproject.toml
 
 setup: $(VENV)/.installed

@@ -15,7 +15,8 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 RUNTIME = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
-DEV = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["dev"]]
+# The CLI's extra is locked with dev (the venv has both) and stays out of the layer like it.
+DEV = [Requirement(r) for extra in ("dev", "cli") for r in PYPROJECT["project"]["optional-dependencies"][extra]]
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
 
 
