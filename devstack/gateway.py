@@ -41,7 +41,9 @@ def routes() -> list[Route]:
                 continue
             props = event["Properties"]
             auth = props.get("Auth", {}).get("Authorizer", default_auth)
-            regex = "^" + re.sub(r"\{([a-zA-Z0-9_]+)\}", r"(?P<\1>[^/]+)", props["Path"]) + "$"
+            # {name+} is API Gateway's greedy path variable: the rest of the path, slashes and all.
+            greedy = re.sub(r"\{([a-zA-Z0-9_]+)\+\}", r"(?P<\1>.+)", props["Path"])
+            regex = "^" + re.sub(r"\{([a-zA-Z0-9_]+)\}", r"(?P<\1>[^/]+)", greedy) + "$"
             found.append(Route(props["Method"].upper(), props["Path"], re.compile(regex), logical_id,
                                None if auth == "NONE" else authorizer_fn))
     return found
@@ -117,7 +119,9 @@ class LocalGateway:
         path = request.path
         candidates = [(r, r.pattern.match(path)) for r in self.routes]
         matching = [(r, m) for r, m in candidates if m]
-        route_match = next(((r, m) for r, m in matching if r.method == request.method), None)
+        # An exact method wins over ANY, as in API Gateway.
+        route_match = (next(((r, m) for r, m in matching if r.method == request.method), None)
+                       or next(((r, m) for r, m in matching if r.method == "ANY"), None))
         if route_match is None:  # API Gateway's answer to a path or method it has no resource for
             return _gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, '{"message":"Missing Authentication Token"}')
         route, match = route_match
@@ -129,7 +133,7 @@ class LocalGateway:
             auth_event = {
                 "type": "REQUEST",
                 "methodArn": f"arn:aws:execute-api:eu-north-1:000000000000:local/{self.stage}/{route.method}{route.resource}",
-                "resource": route.resource, "path": path, "httpMethod": route.method, "headers": headers,
+                "resource": route.resource, "path": path, "httpMethod": request.method, "headers": headers,
                 "queryStringParameters": query, "pathParameters": match.groupdict(),
                 "requestContext": {"requestId": request_id, "stage": self.stage},
             }
@@ -142,13 +146,14 @@ class LocalGateway:
             authorizer_context = {**policy.get("context", {}), "principalId": policy["principalId"]}
         body, is_base64 = self.integration_body(request.get_data(), request.headers.get("Content-Type", ""))
         event = {
-            "resource": route.resource, "path": path, "httpMethod": route.method,
+            # The request's own method, also where the route is ANY.
+            "resource": route.resource, "path": path, "httpMethod": request.method,
             "headers": headers, "multiValueHeaders": {k: request.headers.getlist(k) for k in request.headers.keys()},
             "queryStringParameters": query,
             "multiValueQueryStringParameters": {k: request.args.getlist(k) for k in request.args.keys()} or None,
             "pathParameters": match.groupdict() or None, "stageVariables": None,
             "requestContext": {
-                "resourcePath": route.resource, "httpMethod": route.method, "path": f"/{self.stage}{path}",
+                "resourcePath": route.resource, "httpMethod": request.method, "path": f"/{self.stage}{path}",
                 "stage": self.stage, "requestId": request_id,
                 "identity": {"sourceIp": request.remote_addr or "127.0.0.1"},
                 "authorizer": authorizer_context,

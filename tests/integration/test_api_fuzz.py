@@ -36,7 +36,7 @@ from tests.integration.procountor_helpers import payroll_connection
 from tests.integration.tfso_helpers import connect_tfso, import_companies
 
 TENANT = "tenant-fuzz"
-OPERATIONS = 42
+OPERATIONS = 43
 FJORD = "1100001"  # a client company of the simulator's integration user
 
 CONFIG = {

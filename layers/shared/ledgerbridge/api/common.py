@@ -305,3 +305,19 @@ def tenant_of(app: APIGatewayRestResolver) -> str:
     if not tenant_id:
         raise Unauthorized("missing tenant: the request did not pass the authorizer")
     return tenant_id
+
+
+def public_base_url(app: APIGatewayRestResolver) -> str:
+    """The URL this API is reached at, as the caller reached it (for links handed to a browser).
+
+    API Gateway's own domain carries the stage in the path (https://<id>.execute-api.<region>.amazonaws.com/Prod);
+    a custom domain or the local gateway does not."""
+    event = app.current_event.raw_event
+    context = event.get("requestContext") or {}
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    domain = context.get("domainName") or headers.get("host") or "localhost"
+    if domain.endswith(".amazonaws.com"):
+        return f"https://{domain}/{context.get('stage', '')}".rstrip("/")
+    local = domain.split(":")[0] in ("127.0.0.1", "localhost")
+    scheme = headers.get("x-forwarded-proto") or ("http" if local else "https")
+    return f"{scheme}://{domain}"

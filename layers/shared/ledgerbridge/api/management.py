@@ -2,7 +2,7 @@
 schedule, transfers, export log; client companies in ``companies.py``."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -25,9 +25,19 @@ from ..models.connection import (
 )
 from ..models.documents import DocumentState, DocumentView
 from ..models.payroll import PayrollSetup
+from ..repositories import console_sessions
 from ..repositories import documents as document_store
 from ..services import connections, oauth, transfers
-from .common import BODY_ERRORS, TENANT_ERRORS, VENDOR_ERRORS, PathId, answers, new_resolver, tenant_of
+from .common import (
+    BODY_ERRORS,
+    TENANT_ERRORS,
+    VENDOR_ERRORS,
+    PathId,
+    answers,
+    new_resolver,
+    public_base_url,
+    tenant_of,
+)
 from .companies import router as companies_router
 from .customer_sync import router as customer_sync_router
 from ..models.common import LazyModel
@@ -93,6 +103,13 @@ class TransferStarted(LazyModel):
     before_from_date: int | None = Field(None, description="waiting documents dated before the from-date, left "
                                                            "for replay (null when there are none)")
     message: str | None = Field(None, description="what to do about those (null when there are none)")
+
+
+class SignInLink(LazyModel):
+    """A one-time link into the console for this tenant: opened once, within 15 minutes."""
+
+    sign_in_url: str = Field(description="open in a browser; it signs in once, then it is used up")
+    expires_at: datetime = Field(description="the link no longer signs in after this")
 
 
 class ReplayStarted(LazyModel):
@@ -275,3 +292,12 @@ def replay(connection_id: PathId, document_id: PathId,
 def replay_failed(connection_id: PathId) -> Response[ReplayStarted]:
     result = ReplayStarted.model_validate(transfers.replay_failed(tenant_of(app), connection_id))
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)
+
+
+@app.post("/console/sign-in-links", responses=answers({201: "A one-time sign-in link."}, 401))
+def create_sign_in_link() -> Response[SignInLink]:
+    """A link that opens the console signed in as this tenant (a short-lived session), for a browser."""
+    link = console_sessions.create_sign_in_link(tenant_of(app))
+    body = SignInLink(sign_in_url=f"{public_base_url(app)}/console/sign-in?token={link.token}",
+                      expires_at=datetime.fromtimestamp(link.expires_at, tz=timezone.utc))
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)

@@ -54,6 +54,8 @@ class Provider(LazyModel):
     vat_in_line_amounts: bool = False
     # How the vendor wants a journal without VAT described (Procountor: vat_type, vat_status).
     journal: dict[str, str | int] = Field(default_factory=dict)
+    # The console's setup sections for this vendor's connections, in page order (console/templates/sections/).
+    console_sections: list[str] = Field(default_factory=lambda: ["account_setup"])
 
     @property
     def journal_vat_type(self) -> str:

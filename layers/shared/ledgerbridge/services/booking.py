@@ -309,6 +309,12 @@ def _read_document(record: DocumentRecord) -> _BookableDocument:
                                 "are booked only with inventory_change on)"))
 
 
+def vouchers_of(record: DocumentRecord, connection: Connection) -> list[Voucher]:
+    """The vouchers ``record`` books as, built as the worker builds them: from its stored payload with the
+    connection's setup as saved now (the console shows these lines beside the vendor's voucher number)."""
+    return [v for v in _read_document(record).vouchers(connection, record.reference) if v.lines]
+
+
 def _seconds_until_settled(submitted_at: str | None, settle_seconds: int) -> float:
     try:
         sent = datetime.fromisoformat(submitted_at or "")

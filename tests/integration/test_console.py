@@ -1,0 +1,160 @@
+"""The console through the local API gateway in process (moto, the simulators): sign-in links and
+sessions, tenant isolation, forms with their refusals, the export log. The browser tests
+(tests/e2e/test_console_browser.py) drive the same pages in Chromium against `make run`'s stack."""
+from __future__ import annotations
+
+import re
+import time
+from datetime import date, timedelta
+
+import pytest
+from werkzeug.test import Client
+
+from devstack import samples
+from devstack.gateway import LocalGateway
+from tests.conftest import Api, connect
+from tests.integration.tfso_helpers import drain
+
+
+@pytest.fixture
+def gateway(aws):
+    return LocalGateway()
+
+
+def sign_in_link(gateway: LocalGateway, key: str) -> str:
+    answer = Client(gateway).post("/console/sign-in-links", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 201, answer.text
+    return answer.json["sign_in_url"]
+
+
+def signed_in(gateway: LocalGateway, key: str) -> Client:
+    browser = Client(gateway)
+    url = sign_in_link(gateway, key)
+    token = url.split("token=")[1]
+    page = browser.get(f"/console/sign-in?token={token}")
+    assert page.status_code == 200 and "Sign in" in page.text
+    answer = browser.post("/console/sign-in", data={"token": token})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/console/connections")
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=" in cookie
+    return browser
+
+
+def csrf(page_text: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page_text)[1]
+
+
+def issue_key(tenant: str) -> str:
+    from ledgerbridge.repositories import tenants
+
+    return tenants.issue_key(tenant)
+
+
+def test_a_sign_in_link_works_once_and_a_session_sees_only_its_tenant(gateway, visma):
+    key_a, key_b = issue_key("tenant-a"), issue_key("tenant-b")
+    theirs = connect(Api("tenant-b"), name="B's shop")
+    browser = signed_in(gateway, key_a)
+    page = browser.get("/console/connections")
+    assert page.status_code == 200 and "tenant-a" in page.text and "B&#39;s shop" not in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    # Another tenant's connection is not there for this session, by any page.
+    for path in (f"/console/connections/{theirs}", f"/console/connections/{theirs}/documents",
+                 f"/console/connections/{theirs}/delete"):
+        assert browser.get(path).status_code == 404, path
+    answer = browser.post(f"/console/connections/{theirs}/delete",
+                          data={"csrf": csrf(page.text), "confirm_name": "B's shop"})
+    assert answer.status_code == 404
+    assert Api("tenant-b").call("GET", f"/connections/{theirs}")[0] == 200
+    # The link is used up: a second use opens no session.
+    link = sign_in_link(gateway, key_b)
+    token = link.split("token=")[1]
+    assert Client(gateway).post("/console/sign-in", data={"token": token}).status_code == 303
+    again = Client(gateway).post("/console/sign-in", data={"token": token})
+    assert again.status_code == 401 and "used up or expired" in again.text
+    # No cookie, a made-up cookie, or a tenant key as cookie: the sign-in page, 401.
+    assert Client(gateway).get("/console/connections").status_code == 401
+    stranger = Client(gateway)
+    stranger.set_cookie("lb_console", "lbc_made-up")
+    assert stranger.get("/console/connections").status_code == 401
+    stranger.set_cookie("lb_console", key_a)
+    assert stranger.get("/console/connections").status_code == 401
+
+
+def test_sessions_and_links_expire_and_sign_out_ends_the_session(gateway, aws):
+    from ledgerbridge.repositories import console_sessions
+
+    old = console_sessions.create_sign_in_link("tenant-a", now=time.time() - console_sessions.LINK_TTL_SECONDS - 1)
+    assert console_sessions.redeem_sign_in_link(old.token) is None
+    link = console_sessions.create_sign_in_link("tenant-a")
+    session = console_sessions.redeem_sign_in_link(link.token)
+    assert console_sessions.session_for(session.token).tenant_id == "tenant-a"
+    later = time.time() + console_sessions.SESSION_TTL_SECONDS + 1
+    assert console_sessions.session_for(session.token, now=later) is None
+    # A key is not a session, and a session is not a key.
+    from ledgerbridge.repositories import tenants
+
+    assert tenants.tenant_for_key(session.token) is None
+    browser = signed_in(gateway, issue_key("tenant-a"))
+    page = browser.get("/console/connections")
+    assert browser.post("/console/sign-out", data={"csrf": "forged"}).status_code == 403
+    answer = browser.post("/console/sign-out", data={"csrf": csrf(page.text)})
+    assert answer.status_code == 303 and "Max-Age=0" in answer.headers["Set-Cookie"]
+    assert browser.get("/console/connections").status_code == 401
+
+
+def test_a_form_without_the_session_token_is_refused(gateway, aws):
+    browser = signed_in(gateway, issue_key("tenant-a"))
+    answer = browser.post("/console/connections", data={"vendor": "visma_eaccounting", "name": "Forged"})
+    assert answer.status_code == 403
+    assert Api("tenant-a").call("GET", "/connections")[1] == []
+
+
+def test_create_connect_map_from_the_chart_see_the_refusal_beside_its_row_and_book(gateway, aws, visma):
+    from tests.conftest import Browser, browser_consent
+
+    browser = signed_in(gateway, issue_key("tenant-a"))
+    token = csrf(browser.get("/console/connections").text)
+    created = browser.post("/console/connections", data={"csrf": token, "vendor": "visma_eaccounting",
+                                                         "name": "Bakery"})
+    assert created.status_code == 303
+    connection_page = created.headers["Location"]
+    connection_id = connection_page.split("/")[-1].split("?")[0]
+    page = browser.get(connection_page)
+    assert "Connection created" in page.text and "not connected" in page.text
+    # Connect: the console hands the browser to the hub's OAuth start, then the vendor's consent page.
+    answer = browser.post(f"/console/connections/{connection_id}/connect", data={"csrf": token})
+    assert answer.status_code == 303 and "/oauth/start?ticket=" in answer.headers["Location"]
+    vendor_browser = Browser()
+    params = browser_consent(vendor_browser.start(answer.headers["Location"]))
+    assert vendor_browser.callback(params)[0] == 200
+    page = browser.get(connection_page)
+    assert "Demo Bakery AS" in page.text
+    # The account drop-downs hold the company's own chart and VAT codes.
+    assert '<option value="1920"' in page.text and "Test integration" in page.text
+    setup = samples.account_setup()
+    form = {"csrf": token, "kind": [], "key": [], "vat_rate": [], "account": [], "vat_code": []}
+    for row in setup["rows"]:
+        for column in ("kind", "key", "vat_rate", "account", "vat_code"):
+            value = row.get(column)
+            form[column].append("" if value is None else str(value))
+    form["account"][0] = "3010"  # not in the chart of 2026: refused beside that row
+    refused = browser.post(f"/console/connections/{connection_id}/account-setup", data=form)
+    assert refused.status_code == 422
+    assert 'id="row-problem-0"' in refused.text and "account 3010 does not exist" in refused.text
+    form["account"][0] = setup["rows"][0]["account"]
+    saved = browser.post(f"/console/connections/{connection_id}/account-setup", data=form)
+    assert saved.status_code == 303, saved.text[-2000:]
+    assert Api("tenant-a").call("GET", f"/connections/{connection_id}/account-setup")[1]["rows"]
+    # A settlement pushed, transferred from the console, booked by the worker; the log shows its voucher.
+    day = date.today() - timedelta(days=1)
+    status, body = Api("tenant-a").call("POST", f"/connections/{connection_id}/settlements",
+                                        samples.settlement(day, 1))
+    assert status == 201, body
+    moved = browser.post(f"/console/connections/{connection_id}/transfer", data={"csrf": token})
+    assert moved.status_code == 303 and "notice=transfer" in moved.headers["Location"]
+    drain(aws)
+    log = browser.get(f"/console/connections/{connection_id}/documents")
+    assert "booked" in log.text
+    document = body["document_id"]
+    detail = browser.get(f"/console/connections/{connection_id}/documents/{document}")
+    assert detail.status_code == 200 and 'id="voucher"' in detail.text and "Total (NOK)" in detail.text
