@@ -25,13 +25,21 @@ def serve(args: argparse.Namespace) -> int:
         shop_key, shop_connection = stack.shop()
         payroll_key, payroll_connection = stack.payroll_bureau()
         salon_key, salon_connection = stack.salon()
+        console_links = {tenant: stack.sign_in_link(key) for tenant, key in (
+            ("local-tenant", api_key), ("local-accounting", accounting_key), ("local-shop", shop_key),
+            ("local-payroll", payroll_key), ("local-salon", salon_key))}
         print(f"""
 ledgerbridge local stack is up
+  console                       open a sign-in link below (one-time, 15 minutes)
+  API docs (Swagger UI)         {stack.url}/console/api-docs
   hub API (local API Gateway)   {stack.url}
   OAuth callback                {stack.url}/oauth/callback
   Visma eAccounting simulator   {stack.simulator.base_url}  (user demo@bakery.example / demo-password)
   AWS (moto server)             {stack.env['LB_AWS_ENDPOINT_URL']}
   schedule                      scheduler runs every {args.schedule_interval:g} s; worker polls SQS continuously
+
+Console sign-in links (each works once; make more with `ledgerbridge sign-in-link` or POST /console/sign-in-links):
+{chr(10).join(f"  {tenant:<17} {link}" for tenant, link in console_links.items())}
 
 Tenant 'local-tenant' API key (shown once):
   export LB_KEY={api_key}

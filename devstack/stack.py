@@ -194,7 +194,8 @@ class DevStack:
         self.containers = ContainerPool(dict(os.environ), limits={WORKER: opts.worker_concurrency, SCHEDULER: 1},
                                         default_limit=opts.api_concurrency)
         lambdas.use_pool(self.containers)
-        self.containers.warm(["AuthorizerFunction", "ManagementApiFunction", "IngestFunction", "HooksFunction", WORKER])
+        self.containers.warm(["AuthorizerFunction", "ManagementApiFunction", "IngestFunction", "HooksFunction",
+                             "ConsoleFunction", WORKER])
         self.gateway.start(port=gateway_port)
         self.poller = SqsPoller(self.sqs, resource_env["LB_TRANSFER_QUEUE_URL"], queue_arn, REGION,
                                 concurrency=opts.worker_concurrency, redeliver_rate=opts.redeliver_rate)
@@ -234,6 +235,13 @@ class DevStack:
         from ledgerbridge.repositories import tenants
 
         return tenants.issue_key(tenant_id)
+
+    def sign_in_link(self, api_key: str) -> str:
+        """A one-time console sign-in link for the key's tenant (good for 15 minutes)."""
+        with self.api(api_key) as api:
+            answer = api.post("/console/sign-in-links")
+            answer.raise_for_status()
+            return answer.json()["sign_in_url"]
 
     def api(self, api_key: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)

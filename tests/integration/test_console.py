@@ -158,3 +158,23 @@ def test_create_connect_map_from_the_chart_see_the_refusal_beside_its_row_and_bo
     document = body["document_id"]
     detail = browser.get(f"/console/connections/{connection_id}/documents/{document}")
     assert detail.status_code == 200 and 'id="voucher"' in detail.text and "Total (NOK)" in detail.text
+
+
+def test_an_integration_user_is_tested_at_once_and_the_vendors_answer_shown(gateway, aws, tfso):
+    from tests.conftest import TFSO_PASSWORD, TFSO_USER
+
+    browser = signed_in(gateway, issue_key("tenant-a"))
+    token = csrf(browser.get("/console/connections").text)
+    created = browser.post("/console/connections", data={"csrf": token, "vendor": "24sevenoffice", "name": "Office"})
+    connection_page = created.headers["Location"].split("?")[0]
+    page = browser.get(connection_page)
+    assert 'type="email"' in page.text and 'name="password"' in page.text
+    refused = browser.post(f"{connection_page}/credential", data={"csrf": token, "username": TFSO_USER,
+                                                                   "password": "wrong"})
+    assert refused.status_code == 200 and 'id="check-result"' in refused.text, refused.text[-3000:]
+    assert "Refused" in refused.text and "needs re-connection" in refused.text
+    works = browser.post(f"{connection_page}/credential", data={"csrf": token, "username": TFSO_USER,
+                                                                 "password": TFSO_PASSWORD})
+    assert "Works" in works.text and "Client companies reached: 3" in works.text
+    # The password is never sent back to the browser.
+    assert TFSO_PASSWORD not in works.text

@@ -27,7 +27,8 @@ _PAGE = """<!doctype html>
 <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}}
 .ok{{color:#116b2f}}.err{{color:#a3261a}}</style></head>
 <body><h1 class="{css}">{title}</h1><p>{message}</p>{connection}
-<p>You can close this window and return to your back office.</p></body></html>"""
+<p>You can close this window and return to your back office, or go on in the
+<a href="../console/connections">ledgerbridge console</a>.</p></body></html>"""
 
 
 _EXPIRED = "This connect link has expired or was already used. Start again from the hub."

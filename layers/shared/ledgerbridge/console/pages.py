@@ -14,7 +14,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from pydantic import ValidationError
 
-from ..errors import LedgerbridgeError, NotFound, ValidationFailed
+from ..errors import CredentialRejected, LedgerbridgeError, NotFound, TransientVendorError, ValidationFailed, VendorError
+from ..repositories.leases import LeaseBusy
 from ..models.connection import (
     ConnectionCreate,
     ConnectionStatus,
@@ -92,6 +93,34 @@ def _page(template: str, who: Visitor | None, status: int = 200, **context: Any)
 
 
 # ----------------------------------------------------------------------------- errors
+
+# What a service may refuse with: our own refusals, the vendor's, and a connection busy with the vendor.
+REFUSALS = (LedgerbridgeError, VendorError, LeaseBusy)
+
+
+def _why(exc: Exception) -> tuple[int, str]:
+    """The status and the words for a refusal, as the API would answer it (api/common.py)."""
+    if isinstance(exc, LedgerbridgeError):
+        return exc.status_code, exc.message
+    if isinstance(exc, LeaseBusy):
+        return 503, "the connection is busy with the accounting system (renewing its sign-in); try again shortly"
+    message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, CredentialRejected):
+        return 409, message
+    return (503 if isinstance(exc, TransientVendorError) else 422), message
+
+
+@app.exception_handler(VendorError)
+def _vendor_refused(exc: VendorError) -> Response:
+    status, message = _why(exc)
+    return _page("error.html", None, status, title="The accounting system refused", message=message)
+
+
+@app.exception_handler(LeaseBusy)
+def _busy(exc: LeaseBusy) -> Response:
+    status, message = _why(exc)
+    return _page("error.html", None, status, title="Busy", message=message)
+
 
 @app.exception_handler(NotSignedIn)
 def _not_signed_in(exc: NotSignedIn) -> Response:
@@ -205,11 +234,13 @@ def _connection_page(who: Visitor, connection_id: str, status: int = 200, **extr
         "mapping_kinds": [k.value for k in MappingKind],
     }
     context.update(extra)
+    if context["check"] is not None:  # "Test integration"'s answer; the template reads every field
+        context["check"] = {"company_name": None, "companies": None, "warnings": [], **context["check"]}
     if connection.status == ConnectionStatus.CONNECTED and "account_setup" in sections and context["catalog"] is None:
         try:
             context["catalog"] = connections.catalog(who.tenant_id, connection_id)
-        except LedgerbridgeError as exc:
-            context["catalog_problem"] = exc.message
+        except REFUSALS as exc:
+            context["catalog_problem"] = _why(exc)[1]
     context.update(_setup_table(connection, context["catalog"], context["typed_rows"]))
     if "companies" in sections:
         context["companies"] = companies.list_all(who.tenant_id, connection_id)
@@ -250,10 +281,11 @@ def _action(connection_id: str, run: Callable[[Visitor, dict[str, str]], Respons
     connection_id = _id(connection_id)
     try:
         answer = run(who, form)
-    except LedgerbridgeError as exc:
-        if exc.status_code == 404:
+    except REFUSALS as exc:
+        if isinstance(exc, NotFound):
             raise
-        return _connection_page(who, connection_id, exc.status_code, action_problem=exc.message)
+        status, message = _why(exc)
+        return _connection_page(who, connection_id, status, action_problem=message)
     if isinstance(answer, Response):
         return answer
     return render.redirect(_url(f"/connections/{connection_id}", notice=answer))
@@ -284,10 +316,11 @@ def store_credential(connection_id: str) -> Response:
     except ValidationError as exc:
         return _connection_page(who, connection_id, 422, credential_problem="; ".join(
             f"{'.'.join(map(str, loc))}: {m}" if loc else m for loc, m in forms.error_messages(exc)))
-    except LedgerbridgeError as exc:
-        if exc.status_code == 404:
+    except REFUSALS as exc:
+        if isinstance(exc, NotFound):
             raise
-        return _connection_page(who, connection_id, exc.status_code, credential_problem=exc.message)
+        status, message = _why(exc)
+        return _connection_page(who, connection_id, status, credential_problem=message)
     return _connection_page(who, connection_id, check=check)
 
 
@@ -300,10 +333,11 @@ def check(connection_id: str) -> Response:
     connection_id = _id(connection_id)
     try:
         result = connections.check(who.tenant_id, connection_id)
-    except LedgerbridgeError as exc:
-        if exc.status_code == 404:
+    except REFUSALS as exc:
+        if isinstance(exc, NotFound):
             raise
-        result = {"ok": False, "message": exc.message}
+        status, message = _why(exc)
+        result = {"ok": False, "message": message}
     return _connection_page(who, connection_id, check=result)
 
 
@@ -338,10 +372,11 @@ def schedule(connection_id: str) -> Response:
     except ValidationError as exc:
         return _connection_page(who, connection_id, 422, schedule_problem="; ".join(
             f"{loc[-1]}: {m}" if loc else m for loc, m in forms.error_messages(exc)))
-    except LedgerbridgeError as exc:
-        if exc.status_code == 404:
+    except REFUSALS as exc:
+        if isinstance(exc, NotFound):
             raise
-        return _connection_page(who, connection_id, exc.status_code, schedule_problem=exc.message)
+        status, message = _why(exc)
+        return _connection_page(who, connection_id, status, schedule_problem=message)
     return render.redirect(_url(f"/connections/{connection_id}", notice="schedule_saved"))
 
 
@@ -368,12 +403,12 @@ def account_setup(connection_id: str) -> Response:
                     general.append(detail.get("message", str(detail)) if isinstance(detail, dict) else str(detail))
             if not exc.details:
                 general.append(exc.message)
-        except LedgerbridgeError as exc:
-            if exc.status_code == 404:
+        except REFUSALS as exc:
+            if isinstance(exc, NotFound):
                 raise
-            general.append(exc.message)
+            general.append(_why(exc)[1])
     return _connection_page(who, connection_id, 422, typed_rows=rows, setup_problems=by_row,
-                            setup_general=general or ["the setup was not saved"],
+                            setup_general=general or ["see the rows marked below"],
                             typed_setup={"voucher_series": forms.single(raw).get("voucher_series", ""),
                                          "inventory_change": forms.single(raw).get("inventory_change") == "on"})
 
@@ -392,12 +427,14 @@ def _json_section(connection_id: str, section: str, save: Callable[[Visitor, Any
                    if isinstance(exc, ValidationError) else f"not JSON: {exc}")
         return _connection_page(who, connection_id, 422, json_problem={section: [problem]},
                                 typed_json={section: text})
-    except LedgerbridgeError as exc:
-        if exc.status_code == 404:
+    except REFUSALS as exc:
+        if isinstance(exc, NotFound):
             raise
-        details = [d.get("message", str(d)) if isinstance(d, dict) else str(d) for d in exc.details or []]
-        return _connection_page(who, connection_id, exc.status_code,
-                                json_problem={section: [exc.message, *details]}, typed_json={section: text})
+        status, message = _why(exc)
+        details = [d.get("message", str(d)) if isinstance(d, dict) else str(d)
+                   for d in getattr(exc, "details", None) or []]
+        return _connection_page(who, connection_id, status, json_problem={section: [message, *details]},
+                                typed_json={section: text})
     if getattr(saved, "notification_argument", None) or getattr(saved, "webhook_secret", None):
         # Secrets made by this save are shown once, on this answer, never in a URL.
         return _connection_page(who, connection_id, shown_once=saved)
@@ -553,10 +590,11 @@ def replay(connection_id: str, document_id: str) -> Response:
     connection_id, document_id = _id(connection_id), _id(document_id)
     try:
         transfers.replay(who.tenant_id, connection_id, document_id)
-    except LedgerbridgeError as exc:
-        if exc.status_code == 404:
+    except REFUSALS as exc:
+        if isinstance(exc, NotFound):
             raise
-        return _document_page(who, connection_id, document_id, exc.status_code, problem=exc.message)
+        status, message = _why(exc)
+        return _document_page(who, connection_id, document_id, status, problem=message)
     return render.redirect(_url(f"/connections/{connection_id}/documents/{document_id}", notice="replayed"))
 
 
