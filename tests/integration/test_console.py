@@ -178,3 +178,37 @@ def test_an_integration_user_is_tested_at_once_and_the_vendors_answer_shown(gate
     assert "Works" in works.text and "Client companies reached: 3" in works.text
     # The password is never sent back to the browser.
     assert TFSO_PASSWORD not in works.text
+
+
+def test_an_accounting_office_picks_accounts_to_reconcile_and_sees_the_missing_one_named(gateway, aws, tfso):
+    from tests.integration.tfso_helpers import connect_tfso
+
+    api = Api("tenant-a")
+    connection_id, _ = connect_tfso(api)
+    browser = signed_in(gateway, issue_key("tenant-a"))
+    token = csrf(browser.get(f"/console/connections/{connection_id}").text)
+    started = browser.post(f"/console/connections/{connection_id}/companies/import", data={"csrf": token})
+    assert started.status_code == 303 and "notice=import_started" in started.headers["Location"]
+    drain(aws)
+    page = browser.get(f"/console/connections/{connection_id}")
+    assert re.search(r'href="[^"]*/companies/1100001">Fjordbakeriet AS</a>', page.text)
+    company = f"/console/connections/{connection_id}/companies/1100001"
+    refused = browser.post(f"{company}/reconciliation", data={"csrf": token, "accounts": "1920, 9999"})
+    assert refused.status_code == 422 and 'id="reconciliation-problem"' in refused.text
+    assert "9999" in refused.text and 'value="1920, 9999"' in refused.text
+    saved = browser.post(f"{company}/reconciliation", data={"csrf": token, "accounts": "1920 1500"})
+    assert saved.status_code == 303
+    browser.post(f"{company}/refresh", data={"csrf": token})
+    drain(aws)
+    balances = browser.get(company)
+    assert "Reconciliation balances" in balances.text and "1920" in balances.text and "Period" in balances.text
+    # The run with its per-company outcome is in the export log.
+    log = browser.get(f"/console/connections/{connection_id}/documents")
+    assert "balance refresh" in log.text and "company import" in log.text
+
+
+def test_the_api_docs_are_served_with_their_document(gateway, aws):
+    page = Client(gateway).get("/console/api-docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text and "/console/sign-in-links" in page.text
+    document = Client(gateway).get("/console/openapi.json")
+    assert document.status_code == 200 and "/connections/{connection_id}/settlements" in document.json["paths"]

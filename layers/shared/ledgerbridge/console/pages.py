@@ -610,14 +610,59 @@ def replay_failed(connection_id: str) -> Response:
     return _action(connection_id, run)
 
 
-@app.get("/console/connections/<connection_id>/companies/<company_id>")
-def company_page(connection_id: str, company_id: str) -> Response:
+def _company_page(who: Visitor, connection_id: str, company_id: str, status: int = 200, **extra: Any) -> Response:
     from ..services import companies, connections
 
-    who = _signed_in()
     connection = connections.get(who.tenant_id, _id(connection_id))
     company = companies.get(who.tenant_id, connection.connection_id, _id(company_id))
-    return _page("company.html", who, connection=connection, company=company)
+    context: dict[str, Any] = {"problem": None, "typed_accounts": None, **extra}
+    return _page("company.html", who, status, connection=connection, company=company, **context)
+
+
+@app.get("/console/connections/<connection_id>/companies/<company_id>")
+def company_page(connection_id: str, company_id: str) -> Response:
+    return _company_page(_signed_in(), connection_id, company_id)
+
+
+@app.post("/console/connections/<connection_id>/companies/<company_id>/reconciliation")
+def company_reconciliation(connection_id: str, company_id: str) -> Response:
+    """The accounts to reconcile, typed as numbers separated by commas or spaces, checked against the
+    company's own chart (its 422 names each missing account)."""
+    from ..models.companies import ReconciliationSetup
+    from ..services import companies
+
+    who = _signed_in()
+    form = _posted(who)
+    typed = form.get("accounts", "")
+    accounts = [a for a in typed.replace(",", " ").split() if a]
+    try:
+        companies.set_up(who.tenant_id, _id(connection_id), _id(company_id),
+                         ReconciliationSetup.model_validate({"accounts": accounts}))
+    except ValidationError as exc:
+        return _company_page(who, connection_id, company_id, 422, typed_accounts=typed,
+                             problem="; ".join(m for _, m in forms.error_messages(exc)))
+    except REFUSALS as exc:
+        if isinstance(exc, NotFound):
+            raise
+        status, message = _why(exc)
+        return _company_page(who, connection_id, company_id, status, typed_accounts=typed, problem=message)
+    return render.redirect(_url(f"/connections/{connection_id}/companies/{company_id}", notice="reconciliation_saved"))
+
+
+@app.post("/console/connections/<connection_id>/companies/<company_id>/refresh")
+def company_refresh(connection_id: str, company_id: str) -> Response:
+    from ..services import runs
+
+    who = _signed_in()
+    _posted(who)
+    try:
+        runs.start_refresh(who.tenant_id, _id(connection_id), company_ids=[_id(company_id)])
+    except REFUSALS as exc:
+        if isinstance(exc, NotFound):
+            raise
+        status, message = _why(exc)
+        return _company_page(who, connection_id, company_id, status, problem=message)
+    return render.redirect(_url(f"/connections/{connection_id}/companies/{company_id}", notice="refresh_started"))
 
 
 # ----------------------------------------------------------------------------- API documentation

@@ -42,6 +42,7 @@ NOTICES = {
     "replayed_all": "{n} failed document(s) queued again.",
     "import_started": "Company import started; its run is in the export log.",
     "refresh_started": "Balance refresh started; its run is in the export log.",
+    "reconciliation_saved": "Accounts to reconcile checked against the company's chart and saved.",
     "deleted": "Connection deleted, with its stored credential.",
 }
 
