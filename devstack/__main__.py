@@ -9,7 +9,8 @@ import threading
 from datetime import date
 
 from . import samples
-from .stack import PAYROLL_COMPANY, PROCOUNTOR_USER, TFSO_USER, DevStack, StackOptions
+from .cli_profile import write_profiles
+from .stack import PAYROLL_COMPANY, ROOT, PROCOUNTOR_USER, TFSO_USER, DevStack, StackOptions
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -25,9 +26,11 @@ def serve(args: argparse.Namespace) -> int:
         shop_key, shop_connection = stack.shop()
         payroll_key, payroll_connection = stack.payroll_bureau()
         salon_key, salon_connection = stack.salon()
-        console_links = {tenant: stack.sign_in_link(key) for tenant, key in (
-            ("local-tenant", api_key), ("local-accounting", accounting_key), ("local-shop", shop_key),
-            ("local-payroll", payroll_key), ("local-salon", salon_key))}
+        keys = {"local-tenant": api_key, "local-accounting": accounting_key, "local-shop": shop_key,
+                "local-payroll": payroll_key, "local-salon": salon_key}
+        console_links = {tenant: stack.sign_in_link(key) for tenant, key in keys.items()}
+        # The `ledgerbridge` command's profiles: one per tenant, and local-operator (moto's tables and queues).
+        profiles = write_profiles(stack, keys, ROOT / ".ledgerbridge" / "profiles.toml")
         print(f"""
 ledgerbridge local stack is up
   console                       open a sign-in link below (one-time, 15 minutes)
@@ -40,6 +43,13 @@ ledgerbridge local stack is up
 
 Console sign-in links (each works once; make more with `ledgerbridge sign-in-link` or POST /console/sign-in-links):
 {chr(10).join(f"  {tenant:<17} {link}" for tenant, link in console_links.items())}
+
+The command line (profiles written to {profiles.relative_to(ROOT)}, found from this folder):
+  .venv/bin/ledgerbridge --profile local-shop connections
+  .venv/bin/ledgerbridge --profile local-shop log {shop_connection}
+  .venv/bin/ledgerbridge --profile local-shop transfer {shop_connection} --follow
+  .venv/bin/ledgerbridge --profile local-operator operator tenants
+  .venv/bin/ledgerbridge --help
 
 Tenant 'local-tenant' API key (shown once):
   export LB_KEY={api_key}

@@ -144,6 +144,19 @@ def list_for_tenant(tenant_id: str) -> list[Connection]:
     return [_from_data(i) for i in items]
 
 
+def scan_all() -> Iterator[Connection]:
+    """Every connection of every tenant: the operator's view (`ledgerbridge operator tenants`), never a
+    request's path (a scan reads the whole table)."""
+    start = None
+    while True:
+        page = ddb().scan(TableName=get_settings().connections_table,
+                          **({"ExclusiveStartKey": start} if start else {}))
+        yield from (_from_item(item) for item in page.get("Items", []))
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
+
+
 def delete(tenant_id: str, connection_id: str) -> None:
     ddb().delete_item(
         TableName=get_settings().connections_table,
