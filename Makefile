@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: python-version setup lock run demo test test-fast bench chaos lint build openapi clean
+.PHONY: python-version setup lock run demo test test-fast screenshots bench chaos lint build openapi clean
 
 # Checked before anything is installed: an older Python would fail a minute into the install and
 # leave a broken venv behind. A failed install removes the venv, so the next try starts clean.
@@ -43,6 +43,9 @@ test: setup  ## all tests (unit, handlers with moto, OAuth against the simulator
 
 test-fast: setup  ## the edit-test loop: unit and simulator tests (under a minute), no moto server, no e2e
 	$(PY) -m pytest tests/unit tests/simulators
+
+screenshots: setup  ## the console's browser test, saving its screenshots to docs/console (the README's)
+	LB_SCREENSHOTS=$(CURDIR)/docs/console $(PY) -m pytest -q tests/e2e/test_console_browser.py
 
 bench: setup  ## benchmarks; print figures (not part of the tests)
 	$(PY) -m bench

@@ -2,7 +2,7 @@
 stack in a subprocess. A shop owner signs in with a link, creates and connects a Visma eAccounting
 connection through the simulator's consent page, maps accounts from drop-downs, meets a refusal, has a
 settlement booked and a failed one replayed; an accounting office stores its 24SevenOffice integration
-user and sees the vendor's answer. Screenshots of the main pages go to docs/console/."""
+user and sees the vendor's answer. Screenshots of the main pages: `make screenshots` (docs/console/)."""
 from __future__ import annotations
 
 import os
@@ -22,7 +22,9 @@ from tests.e2e.ports import stack_free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LB_CHROMIUM", "/usr/bin/chromium")
-SHOTS = ROOT / "docs" / "console"
+# Screenshots go to a temporary folder, or with `make screenshots` (LB_SCREENSHOTS) to docs/console for the
+# README: a test run leaves the checkout as it was.
+SHOTS = Path(os.environ.get("LB_SCREENSHOTS") or Path(os.environ.get("TMPDIR", "/tmp")) / "ledgerbridge-console")
 # Flags for a closed network: no calls home, no first-run pages (the machine's Chromium, run as root in CI).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
