@@ -162,6 +162,21 @@ def read_profiles(path: Path) -> tuple[dict[str, dict[str, str]], str | None]:
     return profiles, default
 
 
+def _no_key_to_a_stranger(config: Config, path: Path | None, profile: Setting | None, cwd: Path | None) -> None:
+    """A key of yours (flag or environment) is never sent to a URL that a project's profiles file chose for
+    you: a cloned repository's ./.ledgerbridge/profiles.toml could otherwise point your key at its server.
+    Name the profile (--profile), or give the URL too."""
+    url, key = config.settings.get("url"), config.settings.get("key")
+    if url is None or key is None or profile is not None or path is None:
+        return
+    local = (cwd or Path.cwd()) / ".ledgerbridge" / "profiles.toml"
+    from_project_file = url.origin.startswith("profile ") and path.resolve() == local.resolve()
+    key_given = not key.origin.startswith("profile ")
+    if from_project_file and key_given:
+        raise ConfigError(f"the hub URL {url.value} comes from {path} (this folder's profiles file) but the key "
+                          f"from {key.origin}: choose the profile with --profile, or give the URL with --url")
+
+
 def resolve(*, url: Setting | None = None, key: Setting | None = None, profile: Setting | None = None,
             config_file: Setting | None = None, cwd: Path | None = None,
             environ: Mapping[str, str] | None = None) -> Config:
@@ -188,6 +203,7 @@ def resolve(*, url: Setting | None = None, key: Setting | None = None, profile: 
     for name, given in (("url", url), ("key", key)):
         if given is not None and given.value != "":
             config.settings[name] = given
+    _no_key_to_a_stranger(config, path, profile, cwd)
     if config.url:
         value = config.url.rstrip("/")
         if not value.startswith(("http://", "https://")):

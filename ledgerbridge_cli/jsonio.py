@@ -16,8 +16,13 @@ from typing import Any
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON with every fractional number as a ``Decimal`` (integers stay ``int``)."""
-    return json.loads(text, parse_float=Decimal)
+    """Parse JSON with every fractional number as a ``Decimal`` (integers stay ``int``). NaN and Infinity
+    (which Python's json reads) are refused as the invalid JSON they are."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_not_a_number)
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def load_file(path: Path) -> Any:

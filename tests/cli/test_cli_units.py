@@ -234,3 +234,20 @@ def test_the_local_stack_profiles_file(tmp_path):
     assert found["settings"]["url"]["value"] == "http://127.0.0.1:8100" and found["settings"]["key"]["value"] == "(set)"
     assert _settings("--profile", "local-operator")["settings"]["tenants_table"]["value"] == \
         "ledgerbridge-local-TenantsTable"
+
+
+def test_a_key_from_the_environment_is_never_sent_to_a_url_this_folders_file_chose(tmp_path):
+    project = tmp_path / ".ledgerbridge"
+    project.mkdir(exist_ok=True)
+    (project / "profiles.toml").write_text('default_profile = "x"\n[profiles.x]\nurl = "https://evil.example"\n')
+    with pytest.raises(config.ConfigError, match="choose the profile with --profile"):
+        config.resolve(key=config.Setting(KEY_A, "LEDGERBRIDGE_KEY"), cwd=tmp_path)
+    # Named on purpose, or the URL given too: that is the user's choice.
+    chosen = config.resolve(key=config.Setting(KEY_A, "LEDGERBRIDGE_KEY"), profile=config.Setting("x", "--profile"),
+                            cwd=tmp_path)
+    assert chosen.url == "https://evil.example"
+
+
+def test_nan_in_a_file_is_invalid_json_not_a_crash():
+    with pytest.raises(ValueError, match="NaN is not a JSON number"):
+        jsonio.loads('{"amount": NaN}')

@@ -212,3 +212,20 @@ def test_the_api_docs_are_served_with_their_document(gateway, aws):
     assert page.status_code == 200 and "SwaggerUIBundle" in page.text and "/console/sign-in-links" in page.text
     document = Client(gateway).get("/console/openapi.json")
     assert document.status_code == 200 and "/connections/{connection_id}/settlements" in document.json["paths"]
+
+
+def test_a_sign_in_posted_from_another_site_is_refused_and_a_revoked_key_ends_the_sessions(gateway, aws):
+    from ledgerbridge.repositories import tenants
+
+    key = issue_key("tenant-a")
+    token = sign_in_link(gateway, key).split("token=")[1]
+    # Login CSRF: another site's auto-submitting form would sign the victim into the attacker's tenant.
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = Client(gateway).post("/console/sign-in", data={"token": token}, headers=headers)
+        assert refused.status_code == 403 and "Set-Cookie" not in refused.headers
+    browser = signed_in(gateway, key)
+    # Another application's odd cookie before ours does not sign the user out.
+    browser.set_cookie("a[1]", "x")
+    assert browser.get("/console/connections").status_code == 200
+    tenants.revoke_key(key)
+    assert browser.get("/console/connections").status_code == 401

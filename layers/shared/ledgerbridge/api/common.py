@@ -310,8 +310,8 @@ def tenant_of(app: APIGatewayRestResolver) -> str:
 def public_base_url(app: APIGatewayRestResolver) -> str:
     """The URL this API is reached at, as the caller reached it (for links handed to a browser).
 
-    API Gateway's own domain carries the stage in the path (https://<id>.execute-api.<region>.amazonaws.com/Prod);
-    a custom domain or the local gateway does not."""
+    API Gateway's own domain carries the stage in the path (https://<id>.execute-api.<region>.amazonaws.com/Prod),
+    a custom domain its base-path mapping if any, the local gateway nothing."""
     event = app.current_event.raw_event
     context = event.get("requestContext") or {}
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
@@ -320,4 +320,8 @@ def public_base_url(app: APIGatewayRestResolver) -> str:
         return f"https://{domain}/{context.get('stage', '')}".rstrip("/")
     local = domain.split(":")[0] in ("127.0.0.1", "localhost")
     scheme = headers.get("x-forwarded-proto") or ("http" if local else "https")
-    return f"{scheme}://{domain}"
+    # A custom domain's base-path mapping (api.example.com/v1): requestContext.path is the path as the
+    # caller sent it, the event's path the API's own; the difference is the base path.
+    full, own = context.get("path") or "", event.get("path") or ""
+    base_path = full[: -len(own)] if not local and own and full.endswith(own) else ""
+    return f"{scheme}://{domain}{base_path.rstrip('/')}"

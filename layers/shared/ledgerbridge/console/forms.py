@@ -12,16 +12,23 @@ from pydantic import ValidationError
 from ..models.connection import AccountSetup, MappingRow
 
 MAX_FORM_BYTES = 256 * 1024
+# An account setup of 1,000 rows (the model's limit) posts 5 fields a row, plus its blank rows and the rest.
+MAX_FIELDS = 6000
 
 
 def parse(body: str | None, is_base64: bool = False) -> dict[str, list[str]]:
     """application/x-www-form-urlencoded -> field -> values in page order (rows repeat their fields)."""
+    """A body that is no form (bad base64, too big, too many fields) reads as an empty form: the page then
+    refuses it (no session token, no sign-in token) instead of the function failing."""
     text = body or ""
-    if is_base64:
-        text = base64.b64decode(text).decode("utf-8", errors="replace")
-    if len(text) > MAX_FORM_BYTES:
+    try:
+        if is_base64:
+            text = base64.b64decode(text, validate=True).decode("utf-8", errors="replace")
+        if len(text) > MAX_FORM_BYTES:
+            return {}
+        return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:  # binascii.Error is a ValueError too
         return {}
-    return parse_qs(text, keep_blank_values=True, max_num_fields=5000)
 
 
 def single(form: dict[str, list[str]]) -> dict[str, str]:

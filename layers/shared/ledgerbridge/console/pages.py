@@ -160,8 +160,25 @@ def sign_in_page() -> Response:
     return _page("sign_in.html", None, token=token, problem=None if token else "this link has no token")
 
 
+def _same_site_post() -> bool:
+    """Whether this POST came from one of our own pages (or the address bar). A sign-in form posted from
+    another site would sign the victim into the attacker's tenant (login CSRF); browsers say where a
+    request came from in Sec-Fetch-Site and Origin."""
+    headers = {k.lower(): v for k, v in _headers().items()}
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site and fetch_site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("origin")
+    if origin and origin != "null":
+        own = urlparse(_base_url())
+        return origin.rstrip("/") == f"{own.scheme}://{own.netloc}"
+    return True
+
+
 @app.post("/console/sign-in")
 def sign_in() -> Response:
+    if not _same_site_post():
+        raise ForgedForm("sign in from the link itself: this form came from another site")
     token = forms.single(_form()).get("token", "")
     session = console_sessions.redeem_sign_in_link(token)
     if session is None:
@@ -228,7 +245,7 @@ def _connection_page(who: Visitor, connection_id: str, status: int = 200, **extr
         "connection": connection, "spec": spec, "words": connection_status(connection), "sections": sections,
         "frequencies": [f.value for f in Frequency], "check": None, "setup_problems": {}, "setup_general": [],
         "typed_rows": None, "catalog": None, "catalog_problem": None, "credential_problem": None,
-        "json_problem": {}, "typed_json": {}, "companies": [], "sync": None, "changes": [], "shown_once": None,
+        "json_problem": {}, "typed_json": {}, "typed_credential": {}, "typed_schedule": None, "companies": [], "sync": None, "changes": [], "shown_once": None,
         "pretty": forms.pretty,
         "usage": connections.usage_today(connection),
         "mapping_kinds": [k.value for k in MappingKind],
@@ -238,16 +255,39 @@ def _connection_page(who: Visitor, connection_id: str, status: int = 200, **extr
         context["check"] = {"company_name": None, "companies": None, "warnings": [], **context["check"]}
     if connection.status == ConnectionStatus.CONNECTED and "account_setup" in sections and context["catalog"] is None:
         try:
-            context["catalog"] = connections.catalog(who.tenant_id, connection_id)
+            context["catalog"] = _catalog(connection)
         except REFUSALS as exc:
             context["catalog_problem"] = _why(exc)[1]
     context.update(_setup_table(connection, context["catalog"], context["typed_rows"]))
     if "companies" in sections:
         context["companies"] = companies.list_all(who.tenant_id, connection_id)
     if "customer_sync" in sections and connection.customer_sync is not None:
-        context["sync"] = master_data.view(connection)
-        context["changes"] = master_data.changes(who.tenant_id, connection_id, None, 20).changes
+        context["sync"] = master_data.view(connection, counts=True)
+        context["changes"] = master_data.latest_changes(connection)
     return _page("connection.html", who, status, **context)
+
+
+# The chart and VAT codes read for a connection's page, kept a few minutes per container: every view and
+# every action's redirect would otherwise ask the vendor again (Uniconta counts each call against the
+# day's budget). Keyed by the credential's version: a reconnect reads afresh.
+CATALOG_SECONDS = 300
+_catalogs: dict[tuple, tuple[float, Any]] = {}
+
+
+def _catalog(connection: Any) -> Any:
+    import time
+
+    from ..services import connections
+
+    key = (connection.tenant_id, connection.connection_id, connection.credential_version)
+    cached = _catalogs.get(key)
+    if cached and time.monotonic() - cached[0] < CATALOG_SECONDS:
+        return cached[1]
+    catalog = connections.catalog(connection.tenant_id, connection.connection_id)
+    if len(_catalogs) > 200:
+        _catalogs.clear()
+    _catalogs[key] = (time.monotonic(), catalog)
+    return catalog
 
 
 def _setup_table(connection: Any, catalog: Any, typed_rows: list[dict] | None) -> dict[str, Any]:
@@ -314,14 +354,20 @@ def store_credential(connection_id: str) -> Response:
         credential = CredentialCreate.model_validate({k: v for k, v in fields.items() if v is not None})
         check = connections.store_credential(who.tenant_id, connection_id, credential)
     except ValidationError as exc:
-        return _connection_page(who, connection_id, 422, credential_problem="; ".join(
+        return _connection_page(who, connection_id, 422, typed_credential=_no_secrets(form), credential_problem="; ".join(
             f"{'.'.join(map(str, loc))}: {m}" if loc else m for loc, m in forms.error_messages(exc)))
     except REFUSALS as exc:
         if isinstance(exc, NotFound):
             raise
         status, message = _why(exc)
-        return _connection_page(who, connection_id, status, credential_problem=message)
+        return _connection_page(who, connection_id, status, credential_problem=message,
+                                typed_credential=_no_secrets(form))
     return _connection_page(who, connection_id, check=check)
+
+
+def _no_secrets(form: dict[str, str]) -> dict[str, str]:
+    """What a refused credential form shows again: never the password or the API key."""
+    return {k: form.get(k, "") for k in ("username", "company_id")}
 
 
 @app.post("/console/connections/<connection_id>/check")
@@ -370,13 +416,13 @@ def schedule(connection_id: str) -> Response:
             "timezone": form.get("timezone", "").strip()})
         connections.update_schedule(who.tenant_id, connection_id, chosen)
     except ValidationError as exc:
-        return _connection_page(who, connection_id, 422, schedule_problem="; ".join(
+        return _connection_page(who, connection_id, 422, typed_schedule=form, schedule_problem="; ".join(
             f"{loc[-1]}: {m}" if loc else m for loc, m in forms.error_messages(exc)))
     except REFUSALS as exc:
         if isinstance(exc, NotFound):
             raise
         status, message = _why(exc)
-        return _connection_page(who, connection_id, status, schedule_problem=message)
+        return _connection_page(who, connection_id, status, schedule_problem=message, typed_schedule=form)
     return render.redirect(_url(f"/connections/{connection_id}", notice="schedule_saved"))
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from http.cookies import CookieError, SimpleCookie
 
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
@@ -33,13 +32,14 @@ class Visitor:
 
 
 def cookie_value(headers: dict[str, str]) -> str | None:
-    raw = next((v for k, v in headers.items() if k.lower() == "cookie"), "")
-    try:
-        jar = SimpleCookie(raw)
-    except CookieError:
-        return None
-    morsel = jar.get(COOKIE)
-    return morsel.value if morsel else None
+    """Our cookie from the Cookie header, split by hand: SimpleCookie drops every cookie after one it cannot
+    parse (another application's on the same domain would sign the user out)."""
+    raw = "; ".join(v for k, v in headers.items() if k.lower() == "cookie")
+    for part in raw.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE and value:
+            return value.strip('"')
+    return None
 
 
 def visitor(headers: dict[str, str]) -> Visitor:

@@ -95,3 +95,21 @@ def close_session(token: str) -> None:
     if token.startswith(SESSION_PREFIX) and len(token) <= MAX_TOKEN_LENGTH:
         ddb().delete_item(TableName=get_settings().tenants_table,
                           Key=values({"key_hash": _row_key("session", token)}))
+
+
+def end_all(tenant_id: str) -> int:
+    """Delete every sign-in link and session of a tenant (a key was revoked: whoever held it may have
+    made links with it). A scan: rare, and the table holds a few rows per tenant."""
+    table, start, ended = get_settings().tenants_table, None, 0
+    while True:
+        page = ddb().scan(TableName=table, ProjectionExpression="key_hash",
+                          FilterExpression="tenant_id = :t AND #k IN (:link, :session)",
+                          ExpressionAttributeNames={"#k": "kind"},
+                          ExpressionAttributeValues=values({":t": tenant_id, ":link": "link", ":session": "session"}),
+                          **({"ExclusiveStartKey": start} if start else {}))
+        for item in page.get("Items", []):
+            ddb().delete_item(TableName=table, Key={"key_hash": item["key_hash"]})
+            ended += 1
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return ended

@@ -215,3 +215,15 @@ def read_changes(tenant_id: str, connection_id: str, kind: RecordKind, cursor: s
     entries = [RecordChange.model_validate(json.loads(from_item(i)["body"], parse_float=Decimal))
                for i in answer.get("Items", [])]
     return entries, bool(answer.get("LastEvaluatedKey"))
+
+
+def latest_changes(tenant_id: str, connection_id: str, kind: RecordKind, limit: int) -> list[RecordChange]:
+    """The newest ``limit`` entries of the feed, newest first (the counter row sorts below every number)."""
+    from decimal import Decimal
+
+    answer = ddb().query(TableName=_table(), KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                         ScanIndexForward=False, Limit=limit,
+                         ExpressionAttributeValues=values({":pk": _feed(tenant_id, connection_id, kind),
+                                                           ":lo": "0" * 12, ":hi": "9" * 12}))
+    return [RecordChange.model_validate(json.loads(from_item(i)["body"], parse_float=Decimal))
+            for i in answer.get("Items", [])]

@@ -57,8 +57,8 @@ def list_keys() -> list[dict]:
 
 
 def revoke_key(key_or_id: str) -> dict | None:
-    """Delete a key given the key itself or (the start of) its key_id; the revoked key's row, or None
-    if none matched. An id matching more than one key revokes none (ValueError): give more of it."""
+    """Delete a key given the key itself or (the start of) its key_id, and the tenant's console links and
+    sessions; the revoked key's row, or None if none matched. An id matching more than one key revokes none (ValueError): give more of it."""
     if key_or_id.startswith(KEY_PREFIX):
         candidates = [_hash(key_or_id)]
     else:
@@ -78,6 +78,10 @@ def revoke_key(key_or_id: str) -> dict | None:
                 continue
             raise
         row = from_item(old["Attributes"])
+        # Console links and sessions made with the key end with it (they cannot say which key made them).
+        from .console_sessions import end_all
+
+        end_all(row["tenant_id"])
         return {"key_id": row["key_hash"][:KEY_ID_LENGTH], "tenant_id": row["tenant_id"], "label": row.get("label", "")}
     return None
 

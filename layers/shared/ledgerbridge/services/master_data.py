@@ -53,6 +53,7 @@ from ..models.documents import DocumentKind, DocumentRecord, DocumentState
 from ..models.sync import (
     ChangesPage,
     PushAnswer,
+    RecordChange,
     PushResult,
     RecordKind,
     RecordPush,
@@ -271,6 +272,11 @@ def changes(tenant_id: str, connection_id: str, cursor: str | None, limit: int) 
     after = format_cursor(int(cursor)) if cursor else format_cursor(0)
     entries, more = store.read_changes(tenant_id, connection_id, KIND, after, limit)
     return ChangesPage(changes=entries, cursor=entries[-1].cursor if entries else after, more=more)
+
+
+def latest_changes(connection: Connection, limit: int = 20) -> list[RecordChange]:
+    """The newest changes of the feed, newest first (the console's view; readers page with ``changes``)."""
+    return store.latest_changes(connection.tenant_id, connection.connection_id, KIND, limit)
 
 
 def request_check(tenant_id: str, connection_id: str) -> dict:
