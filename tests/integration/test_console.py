@@ -229,3 +229,19 @@ def test_a_sign_in_posted_from_another_site_is_refused_and_a_revoked_key_ends_th
     assert browser.get("/console/connections").status_code == 200
     tenants.revoke_key(key)
     assert browser.get("/console/connections").status_code == 401
+
+
+def test_a_setup_edited_as_json_is_refused_with_its_reason_and_the_text_kept(gateway, visma):
+    connection_id = connect(Api("tenant-a"), name="Shop")
+    browser = signed_in(gateway, issue_key("tenant-a"))
+    token = csrf(browser.get(f"/console/connections/{connection_id}").text)
+    broken = browser.post(f"/console/connections/{connection_id}/payroll-setup",
+                          data={"csrf": token, "document": '{"accounts": {'})
+    assert broken.status_code == 422 and "not JSON" in broken.text
+    unknown = browser.post(f"/console/connections/{connection_id}/payroll-setup",
+                           data={"csrf": token, "document": '{"rows": []}'})
+    assert unknown.status_code == 422 and "rows: Extra inputs are not permitted" in unknown.text
+    # Visma eAccounting takes no customer sync: the service's refusal, on the page.
+    refused = browser.post(f"/console/connections/{connection_id}/customer-sync",
+                           data={"csrf": token, "document": '{"tag": "x", "fields": ["Name"]}'})
+    assert refused.status_code in (409, 422) and "do not support master_data" in refused.text

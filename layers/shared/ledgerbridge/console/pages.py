@@ -6,6 +6,7 @@ never repeats it), or re-renders the form with the refusal beside the row it con
 """
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 from urllib.parse import urlencode, urlparse
@@ -108,6 +109,16 @@ def _why(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, CredentialRejected):
         return 409, message
     return (503 if isinstance(exc, TransientVendorError) else 422), message
+
+
+def _refusal(exc: Exception) -> tuple[int, str]:
+    """A form's refusal in words: pydantic's errors (422, each with its field), or the service's refusal.
+    Not found is not a refusal: it goes on to the 404 page."""
+    if isinstance(exc, ValidationError):
+        return 422, "; ".join(f"{'.'.join(map(str, loc))}: {m}" if loc else m for loc, m in forms.error_messages(exc))
+    if isinstance(exc, NotFound):
+        raise exc
+    return _why(exc)
 
 
 @app.exception_handler(VendorError)
@@ -251,6 +262,9 @@ def _connection_page(who: Visitor, connection_id: str, status: int = 200, **extr
         "mapping_kinds": [k.value for k in MappingKind],
     }
     context.update(extra)
+    stray = [p for section, problems in context["json_problem"].items() if section not in sections for p in problems]
+    if stray:  # a form this vendor's page does not show (posted by hand): its refusal on top
+        context["action_problem"] = "; ".join(stray)
     if context["check"] is not None:  # "Test integration"'s answer; the template reads every field
         context["check"] = {"company_name": None, "companies": None, "warnings": [], **context["check"]}
     if connection.status == ConnectionStatus.CONNECTED and "account_setup" in sections and context["catalog"] is None:
@@ -322,9 +336,7 @@ def _action(connection_id: str, run: Callable[[Visitor, dict[str, str]], Respons
     try:
         answer = run(who, form)
     except REFUSALS as exc:
-        if isinstance(exc, NotFound):
-            raise
-        status, message = _why(exc)
+        status, message = _refusal(exc)
         return _connection_page(who, connection_id, status, action_problem=message)
     if isinstance(answer, Response):
         return answer
@@ -353,13 +365,8 @@ def store_credential(connection_id: str) -> Response:
     try:
         credential = CredentialCreate.model_validate({k: v for k, v in fields.items() if v is not None})
         check = connections.store_credential(who.tenant_id, connection_id, credential)
-    except ValidationError as exc:
-        return _connection_page(who, connection_id, 422, typed_credential=_no_secrets(form), credential_problem="; ".join(
-            f"{'.'.join(map(str, loc))}: {m}" if loc else m for loc, m in forms.error_messages(exc)))
-    except REFUSALS as exc:
-        if isinstance(exc, NotFound):
-            raise
-        status, message = _why(exc)
+    except (ValidationError, *REFUSALS) as exc:
+        status, message = _refusal(exc)
         return _connection_page(who, connection_id, status, credential_problem=message,
                                 typed_credential=_no_secrets(form))
     return _connection_page(who, connection_id, check=check)
@@ -380,10 +387,7 @@ def check(connection_id: str) -> Response:
     try:
         result = connections.check(who.tenant_id, connection_id)
     except REFUSALS as exc:
-        if isinstance(exc, NotFound):
-            raise
-        status, message = _why(exc)
-        result = {"ok": False, "message": message}
+        result = {"ok": False, "message": _refusal(exc)[1]}
     return _connection_page(who, connection_id, check=result)
 
 
@@ -415,13 +419,8 @@ def schedule(connection_id: str) -> Response:
             "from_date": form.get("from_date") or None, "run_at_hour": form.get("run_at_hour") or 0,
             "timezone": form.get("timezone", "").strip()})
         connections.update_schedule(who.tenant_id, connection_id, chosen)
-    except ValidationError as exc:
-        return _connection_page(who, connection_id, 422, typed_schedule=form, schedule_problem="; ".join(
-            f"{loc[-1]}: {m}" if loc else m for loc, m in forms.error_messages(exc)))
-    except REFUSALS as exc:
-        if isinstance(exc, NotFound):
-            raise
-        status, message = _why(exc)
+    except (ValidationError, *REFUSALS) as exc:
+        status, message = _refusal(exc)
         return _connection_page(who, connection_id, status, schedule_problem=message, typed_schedule=form)
     return render.redirect(_url(f"/connections/{connection_id}", notice="schedule_saved"))
 
@@ -450,9 +449,7 @@ def account_setup(connection_id: str) -> Response:
             if not exc.details:
                 general.append(exc.message)
         except REFUSALS as exc:
-            if isinstance(exc, NotFound):
-                raise
-            general.append(_why(exc)[1])
+            general.append(_refusal(exc)[1])
     return _connection_page(who, connection_id, 422, typed_rows=rows, setup_problems=by_row,
                             setup_general=general or ["see the rows marked below"],
                             typed_setup={"voucher_series": forms.single(raw).get("voucher_series", ""),
@@ -467,16 +464,8 @@ def _json_section(connection_id: str, section: str, save: Callable[[Visitor, Any
     text = form.get("document", "")
     try:
         saved = save(who, forms.json_document(text))
-    except ValueError as exc:  # JSONDecodeError and pydantic's ValidationError are both ValueErrors
-        problem = ("; ".join(f"{'.'.join(map(str, loc))}: {m}" if loc else m
-                             for loc, m in forms.error_messages(exc))
-                   if isinstance(exc, ValidationError) else f"not JSON: {exc}")
-        return _connection_page(who, connection_id, 422, json_problem={section: [problem]},
-                                typed_json={section: text})
-    except REFUSALS as exc:
-        if isinstance(exc, NotFound):
-            raise
-        status, message = _why(exc)
+    except (ValueError, *REFUSALS) as exc:  # ValueError: JSONDecodeError, and pydantic's ValidationError
+        status, message = (422, f"not JSON: {exc}") if isinstance(exc, json.JSONDecodeError) else _refusal(exc)
         details = [d.get("message", str(d)) if isinstance(d, dict) else str(d)
                    for d in getattr(exc, "details", None) or []]
         return _connection_page(who, connection_id, status, json_problem={section: [message, *details]},
@@ -637,9 +626,7 @@ def replay(connection_id: str, document_id: str) -> Response:
     try:
         transfers.replay(who.tenant_id, connection_id, document_id)
     except REFUSALS as exc:
-        if isinstance(exc, NotFound):
-            raise
-        status, message = _why(exc)
+        status, message = _refusal(exc)
         return _document_page(who, connection_id, document_id, status, problem=message)
     return render.redirect(_url(f"/connections/{connection_id}/documents/{document_id}", notice="replayed"))
 
@@ -684,13 +671,8 @@ def company_reconciliation(connection_id: str, company_id: str) -> Response:
     try:
         companies.set_up(who.tenant_id, _id(connection_id), _id(company_id),
                          ReconciliationSetup.model_validate({"accounts": accounts}))
-    except ValidationError as exc:
-        return _company_page(who, connection_id, company_id, 422, typed_accounts=typed,
-                             problem="; ".join(m for _, m in forms.error_messages(exc)))
-    except REFUSALS as exc:
-        if isinstance(exc, NotFound):
-            raise
-        status, message = _why(exc)
+    except (ValidationError, *REFUSALS) as exc:
+        status, message = _refusal(exc)
         return _company_page(who, connection_id, company_id, status, typed_accounts=typed, problem=message)
     return render.redirect(_url(f"/connections/{connection_id}/companies/{company_id}", notice="reconciliation_saved"))
 
@@ -704,9 +686,7 @@ def company_refresh(connection_id: str, company_id: str) -> Response:
     try:
         runs.start_refresh(who.tenant_id, _id(connection_id), company_ids=[_id(company_id)])
     except REFUSALS as exc:
-        if isinstance(exc, NotFound):
-            raise
-        status, message = _why(exc)
+        status, message = _refusal(exc)
         return _company_page(who, connection_id, company_id, status, problem=message)
     return render.redirect(_url(f"/connections/{connection_id}/companies/{company_id}", notice="refresh_started"))
 
