@@ -245,3 +245,20 @@ def test_a_setup_edited_as_json_is_refused_with_its_reason_and_the_text_kept(gat
     refused = browser.post(f"/console/connections/{connection_id}/customer-sync",
                            data={"csrf": token, "document": '{"tag": "x", "fields": ["Name"]}'})
     assert refused.status_code in (409, 422) and "do not support master_data" in refused.text
+
+
+def test_a_payroll_bureau_pastes_a_procountor_api_key_and_reads_the_verdict(gateway, aws, procountor):
+    from tests.integration.procountor_helpers import DEMO_COMPANY, connect_procountor
+
+    api = Api("tenant-a")
+    connection_id, status, _ = connect_procountor(api, procountor, DEMO_COMPANY)
+    assert status == 200
+    browser = signed_in(gateway, issue_key("tenant-a"))
+    page = browser.get(f"/console/connections/{connection_id}")
+    assert "Payroll setup" in page.text and "Or paste an API key" in page.text
+    token = csrf(page.text)
+    key = procountor.issue_api_key(DEMO_COMPANY)
+    works = browser.post(f"/console/connections/{connection_id}/api-key", data={"csrf": token, "api_key": key})
+    assert works.status_code == 200 and "Works" in works.text and key not in works.text
+    short = browser.post(f"/console/connections/{connection_id}/api-key", data={"csrf": token, "api_key": "x"})
+    assert short.status_code == 422 and "paste the whole API key" in short.text

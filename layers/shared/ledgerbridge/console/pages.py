@@ -372,6 +372,25 @@ def store_credential(connection_id: str) -> Response:
     return _connection_page(who, connection_id, check=check)
 
 
+@app.post("/console/connections/<connection_id>/api-key")
+def store_api_key(connection_id: str) -> Response:
+    """An API key pasted from the vendor (Procountor: Management > API client keys), tested at once."""
+    from ..services import connections
+
+    who = _signed_in()
+    form = _posted(who)
+    connection_id = _id(connection_id)
+    api_key = form.get("api_key", "").strip()
+    try:
+        if not 8 <= len(api_key) <= 4096:
+            raise ValidationFailed("paste the whole API key (8 to 4,096 characters)")
+        check = connections.store_api_key(who.tenant_id, connection_id, api_key)
+    except REFUSALS as exc:
+        status, message = _refusal(exc)
+        return _connection_page(who, connection_id, status, credential_problem=message)
+    return _connection_page(who, connection_id, check=check)
+
+
 def _no_secrets(form: dict[str, str]) -> dict[str, str]:
     """What a refused credential form shows again: never the password or the API key."""
     return {k: form.get(k, "") for k in ("username", "company_id")}
