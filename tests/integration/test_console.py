@@ -262,3 +262,23 @@ def test_a_payroll_bureau_pastes_a_procountor_api_key_and_reads_the_verdict(gate
     assert works.status_code == 200 and "Works" in works.text and key not in works.text
     short = browser.post(f"/console/connections/{connection_id}/api-key", data={"csrf": token, "api_key": "x"})
     assert short.status_code == 422 and "paste the whole API key" in short.text
+
+
+def test_the_payroll_setup_from_drop_downs_refused_for_an_unknown_dimension_then_saved(gateway, aws, procountor):
+    from tests.integration.procountor_helpers import DEMO_COMPANY, connect_procountor
+
+    connection_id, status, _ = connect_procountor(Api("tenant-a"), procountor, DEMO_COMPANY)
+    assert status == 200
+    browser = signed_in(gateway, issue_key("tenant-a"))
+    page = browser.get(f"/console/connections/{connection_id}")
+    assert '<option value="Kustannuspaikka"' in page.text  # the company's own dimensions
+    token = csrf(page.text)
+    form = {"csrf": token, "pay_account": ["5000", ""], "ledger_account": ["5000", ""],
+            "dimension_cost_centre": "Kustannuspaikka", "dimension_cost_unit": "Kustannusyksikkö"}
+    refused = browser.post(f"/console/connections/{connection_id}/payroll-setup", data=form)
+    assert refused.status_code == 422 and "Kustannusyksikkö" in refused.text and 'id="payroll-problems"' in refused.text
+    form["dimension_cost_unit"] = ""
+    saved = browser.post(f"/console/connections/{connection_id}/payroll-setup", data=form)
+    assert saved.status_code == 303, saved.text[-1500:]
+    setup = Api("tenant-a").call("GET", f"/connections/{connection_id}/payroll-setup")[1]
+    assert setup["accounts"] == {"5000": "5000"} and setup["dimensions"] == {"cost_centre": "Kustannuspaikka"}

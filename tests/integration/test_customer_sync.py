@@ -377,3 +377,24 @@ def test_the_schedule_runs_the_check_and_a_link_that_works_is_found_healthy(sync
     health = api.call("GET", f"/connections/{connection_id}/customer-sync")[1]["health"]
     assert health["state"] == "ok" and health["notifications_configured"] and health["posts_records"]
     assert health["last_check_at"]
+
+
+def test_the_console_shows_the_sync_health_counts_and_the_newest_changes(syncing, aws, uniconta, gateway):
+    from ledgerbridge.repositories import tenants
+    from tests.integration.test_console import signed_in
+
+    api, connection_id, view = syncing
+    link(uniconta, view)
+    api.call("POST", f"/connections/{connection_id}/customers", {"customers": [customer(1), customer(2)]})
+    drain(aws)
+    uniconta.wait_for_deliveries()
+    drain(aws)
+    uniconta.state.bookkeeper_edit_debtor(uniconta.state.company(4415), "C0002", {"Phone": "+45 11 22 33 44"})
+    uniconta.wait_for_deliveries()
+    drain(aws)
+    browser = signed_in(gateway, tenants.issue_key("salon"))
+    page = browser.get(f"/console/connections/{connection_id}")
+    assert page.status_code == 200, page.text[-2000:]
+    assert "Customer sync" in page.text and "synced: 2" in page.text
+    assert "Phone = +45 11 22 33 44" in page.text and "C0002" in page.text
+    assert view["notification_url"] in page.text

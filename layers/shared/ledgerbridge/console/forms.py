@@ -89,9 +89,28 @@ def row_ids(rows: list[dict]) -> list[str | None]:
     return ids
 
 
+def payroll_setup(form: dict[str, list[str]]) -> dict:
+    """The payroll setup's form as the document PUT /payroll-setup takes: account rows (payroll account ->
+    ledger account; a row with either side empty is left out), a dimension per role, the two switches."""
+    pay, ledger = form.get("pay_account", []), form.get("ledger_account", [])
+    accounts = {p.strip(): l.strip() for p, l in zip(pay, ledger, strict=False) if p.strip() and l.strip()}
+    dimensions = {role: form[f"dimension_{role}"][-1].strip() for role in ("cost_centre", "cost_unit")
+                  if form.get(f"dimension_{role}", [""])[-1].strip()}
+    flags = single(form)
+    return {"accounts": accounts, "dimensions": dimensions,
+            "create_missing_items": flags.get("create_missing_items") == "on", "approve": flags.get("approve") == "on"}
+
+
 def json_document(text: str) -> object:
     """A JSON text typed into a textarea; numbers stay exact (Decimal)."""
     return json.loads(text, parse_float=Decimal)
+
+
+def setup_json(setup: object | None, starter: dict) -> str:
+    """A saved setup as the JSON its PUT takes (without what the hub fills in), or a starter document."""
+    if setup is None:
+        return pretty(starter)
+    return pretty(setup.model_dump(mode="json", exclude_none=True, exclude={"validated_at"}))
 
 
 def pretty(value: object) -> str:

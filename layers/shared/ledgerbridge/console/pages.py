@@ -256,8 +256,9 @@ def _connection_page(who: Visitor, connection_id: str, status: int = 200, **extr
         "connection": connection, "spec": spec, "words": connection_status(connection), "sections": sections,
         "frequencies": [f.value for f in Frequency], "check": None, "setup_problems": {}, "setup_general": [],
         "typed_rows": None, "catalog": None, "catalog_problem": None, "credential_problem": None,
-        "json_problem": {}, "typed_json": {}, "typed_credential": {}, "typed_schedule": None, "companies": [], "sync": None, "changes": [], "shown_once": None,
-        "pretty": forms.pretty,
+        "json_problem": {}, "typed_json": {}, "typed_credential": {}, "typed_schedule": None,
+        "typed_payroll_setup": None, "dimension_roles": ["cost_centre", "cost_unit"], "companies": [], "sync": None, "changes": [], "shown_once": None,
+        "pretty": forms.pretty, "setup_json": forms.setup_json,
         "usage": connections.usage_today(connection),
         "mapping_kinds": [k.value for k in MappingKind],
     }
@@ -267,7 +268,8 @@ def _connection_page(who: Visitor, connection_id: str, status: int = 200, **extr
         context["action_problem"] = "; ".join(stray)
     if context["check"] is not None:  # "Test integration"'s answer; the template reads every field
         context["check"] = {"company_name": None, "companies": None, "warnings": [], **context["check"]}
-    if connection.status == ConnectionStatus.CONNECTED and "account_setup" in sections and context["catalog"] is None:
+    if connection.status == ConnectionStatus.CONNECTED and {"account_setup", "payroll_setup"} & set(sections) \
+            and context["catalog"] is None:
         try:
             context["catalog"] = _catalog(connection)
         except REFUSALS as exc:
@@ -475,20 +477,28 @@ def account_setup(connection_id: str) -> Response:
                                          "inventory_change": forms.single(raw).get("inventory_change") == "on"})
 
 
-def _json_section(connection_id: str, section: str, save: Callable[[Visitor, Any], Any]) -> Response:
-    """A setup edited as a JSON document (payroll setup, customer sync): saved, or shown again with why not."""
+def _json_section(connection_id: str, section: str, save: Callable[[Visitor, Any], Any],
+                  from_form: Callable[[dict[str, list[str]]], dict] | None = None) -> Response:
+    """A setup posted as a JSON document, or (``from_form``) as the section's form fields: saved, or shown
+    again as typed with why not."""
     who = _signed_in()
-    form = _posted(who)
+    raw = _form()
+    form = forms.single(raw)
+    check_form(who, form)
     connection_id = _id(connection_id)
-    text = form.get("document", "")
+    if from_form is not None and "document" not in form:
+        built = from_form(raw)
+        text, typed = forms.pretty(built), {f"typed_{section}": built}
+    else:
+        text = form.get("document", "")
+        typed = {"typed_json": {section: text}}
     try:
         saved = save(who, forms.json_document(text))
     except (ValueError, *REFUSALS) as exc:  # ValueError: JSONDecodeError, and pydantic's ValidationError
         status, message = (422, f"not JSON: {exc}") if isinstance(exc, json.JSONDecodeError) else _refusal(exc)
         details = [d.get("message", str(d)) if isinstance(d, dict) else str(d)
                    for d in getattr(exc, "details", None) or []]
-        return _connection_page(who, connection_id, status, json_problem={section: [message, *details]},
-                                typed_json={section: text})
+        return _connection_page(who, connection_id, status, json_problem={section: [message, *details]}, **typed)
     if getattr(saved, "notification_argument", None) or getattr(saved, "webhook_secret", None):
         # Secrets made by this save are shown once, on this answer, never in a URL.
         return _connection_page(who, connection_id, shown_once=saved)
@@ -501,7 +511,7 @@ def payroll_setup(connection_id: str) -> Response:
     from ..services import connections
 
     return _json_section(connection_id, "payroll_setup", lambda who, doc: connections.save_payroll_setup(
-        who.tenant_id, connection_id, PayrollSetup.model_validate(doc)))
+        who.tenant_id, connection_id, PayrollSetup.model_validate(doc)), from_form=forms.payroll_setup)
 
 
 @app.post("/console/connections/<connection_id>/customer-sync")
