@@ -224,6 +224,12 @@ def test_another_tenants_connection_is_not_found_and_sign_out_ends_the_session(s
     context, page = sign_in(browser, fresh_link(stack, "LB_KEY3"))
     page.goto(f"{stack['url']}/console/connections")
     assert page.get_by_role("link", name="Bakeriet").count() == 0
+    # On a phone: the café's connection page fits the screen's width (wide tables scroll in their box).
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("link", name=re.compile("Havnekafeen")).click()
+    page.get_by_role("heading", name="Account setup").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shot(page, "connection-phone")
     # The API docs: Swagger UI renders the API's own document, offline (Powertools' bundled assets).
     page.get_by_role("link", name="API docs").click()
     page.get_by_text("/console/sign-in-links").first.wait_for()
