@@ -13,6 +13,15 @@ from ledgerbridge_cli.runtime import Runtime
 from tests.cli.cli_helpers import HUB_URL, as_json, gateway_transport, operator_profile, run, work_queue
 
 
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    for name in ("URL", "KEY", "PROFILE", "CONFIG", "OUTPUT"):
+        monkeypatch.delenv(f"LEDGERBRIDGE_{name}", raising=False)
+
+
 @pytest.fixture
 def ops(aws, tmp_path):
     """`ledgerbridge --config <file> --profile ops …` with the operator profile of this moto."""

@@ -17,6 +17,16 @@ from tests.cli.cli_helpers import HUB_URL, as_json, gateway_transport, run, work
 DAY = date.today() - timedelta(days=3)
 
 
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """No profiles file, variable or working directory of the machine's leaks into a test."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    for name in ("URL", "KEY", "PROFILE", "CONFIG", "OUTPUT"):
+        monkeypatch.delenv(f"LEDGERBRIDGE_{name}", raising=False)
+
+
 @dataclass
 class Shop:
     api: object  # tests/conftest.py's Api for tenant-a (set-up steps the CLI does not do)

@@ -23,6 +23,15 @@ KEY_B = "lbk_" + "b" * 43
 KEY_C = "lbk_" + "c" * 43
 
 
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    for name in ("URL", "KEY", "PROFILE", "CONFIG", "OUTPUT"):
+        monkeypatch.delenv(f"LEDGERBRIDGE_{name}", raising=False)
+
+
 def _profiles(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
