@@ -345,6 +345,13 @@ def print_vendor_calls(calls: dict) -> None:
     body = [[endpoint, f"{per:.2f}"] for endpoint, per in calls["per_settlement"].items()]
     body.append(["total", f"{calls['total_per_settlement']:.2f}"])
     print(table(["simulator endpoint", "calls / settlement"], body))
+    aws_calls = calls.get("aws_calls_per_settlement") or {}
+    if aws_calls:
+        print("\n   AWS calls per booked settlement by the worker processes' handlers (botocore before-call;")
+        print("   SQS receive and delete are the event source's, not counted):")
+        body = [[name, f"{per:.2f}"] for name, per in aws_calls.items()]
+        body.append(["total", f"{sum(aws_calls.values()):.2f}"])
+        print(table(["service.operation", "calls / settlement"], body))
 
 
 def _cpu_text(booking: dict) -> str:

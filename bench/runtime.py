@@ -143,6 +143,12 @@ class Runtime:
                                        if c.logical_id != "TransferWorkerFunction")
         return parts
 
+    def aws_calls(self) -> dict[str, int]:
+        """AWS calls the worker processes' handlers made so far, by service.operation (none counted
+        when the workers are containers)."""
+        counted = getattr(self.stack.poller, "aws_calls", None)
+        return counted() if counted else {}
+
     # --- flow steps -------------------------------------------------------------------------------
     def connection(self, tenant: str):
         """New tenant + connected connection with the sample account setup; returns (api, connection_id)."""
@@ -182,6 +188,7 @@ class Runtime:
         failures_before = stack.poller.failures
         limited_before = self.rate_limited
         next_run = api.get(f"/connections/{connection_id}").json()["next_run_at"]
+        aws_before = self.aws_calls()
         cpu_before = self.cpu_by_part()
         started = time.perf_counter()
         summary = stack.tick(at=next_run)
@@ -194,6 +201,9 @@ class Runtime:
         stack.drain(timeout=max(deadline - time.monotonic(), 5))
         elapsed = time.perf_counter() - started
         cpu_after = self.cpu_by_part()
+        aws_after = self.aws_calls()
+        aws_calls = {name: round((count - aws_before.get(name, 0)) / n, 2) for name, count in aws_after.items()
+                     if count > aws_before.get(name, 0)}
         new_vouchers = stack.simulator.vouchers()[vouchers_before:]
         booked = _documents(api, connection_id, "booked")
         distinct = len({v.get("VoucherText") or repr(v.get("Rows")) for v in new_vouchers})
@@ -206,7 +216,8 @@ class Runtime:
         check["ok"] = len(new_vouchers) == booked == distinct == n and check["rate_limited"] == 0
         cpu_ms = {part: round((cpu_after[part] - cpu_before.get(part, 0.0)) * 1000 / n, 1) for part in cpu_after}
         return {"n": n, "seconds": round(elapsed, 3), "settlements_per_s": round(n / elapsed, 2),
-                "cpu_ms_per_settlement": cpu_ms, "cpu_ms_per_settlement_total": round(sum(cpu_ms.values()), 1),
+                "cpu_ms_per_settlement": cpu_ms,
+                "aws_calls_per_settlement": dict(sorted(aws_calls.items(), key=lambda kv: (-kv[1], kv[0]))), "cpu_ms_per_settlement_total": round(sum(cpu_ms.values()), 1),
                 "check": check}
 
 
@@ -238,6 +249,7 @@ def vendor_calls(rt: Runtime, n: int = 20) -> dict:
     counts = rt.stack.simulator.request_counts()
     per_endpoint = {k: round(v / n, 2) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
     return {"n": n, "with_pdf": True, "per_settlement": per_endpoint,
+            "aws_calls_per_settlement": booked["aws_calls_per_settlement"],
             "total_per_settlement": round(sum(counts.values()) / n, 2), "raw_counts": counts,
             "check": booked["check"]}
 

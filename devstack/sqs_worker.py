@@ -40,6 +40,16 @@ def main(queue_url: str, queue_arn: str) -> int:
     from .drivers import WORKER, SqsPoller
 
     lambdas.handler(WORKER)  # the init phase, before the first message
+    aws_calls: dict[str, int] = {}
+
+    def count_call(model: Any, **_: Any) -> None:
+        # Every AWS call the handler makes (all its clients come from ledgerbridge.aws's one session).
+        name = f"{model.service_model.service_name}.{model.name}"
+        aws_calls[name] = aws_calls.get(name, 0) + 1
+
+    from ledgerbridge import aws as ledgerbridge_aws
+
+    ledgerbridge_aws.session().events.register("before-call", count_call)
     region = os.environ["AWS_REGION"]
     sqs = boto3.session.Session(region_name=region).client("sqs", endpoint_url=os.environ["LB_AWS_ENDPOINT_URL"])
     poller = SqsPoller(sqs, queue_url, queue_arn, region, concurrency=1)
@@ -60,7 +70,8 @@ def main(queue_url: str, queue_arn: str) -> int:
             stop.wait(0.5)
             continue
         if received:
-            answers.write(json.dumps({"messages": received, "failed": poller.failures - failures}) + "\n")
+            answers.write(json.dumps({"messages": received, "failed": poller.failures - failures,
+                                      "aws_calls": aws_calls}) + "\n")
     return 0
 
 
@@ -73,6 +84,7 @@ class WorkerProcesses:
         self.queue_url, self.queue_arn, self.count = queue_url, queue_arn, count
         self.processes: list[subprocess.Popen] = []
         self.batches = self.failures = 0
+        self._aws_calls: dict[int, dict[str, int]] = {}  # per process: its counts so far
         self._lock = threading.Lock()
 
     @property
@@ -106,6 +118,17 @@ class WorkerProcesses:
             with self._lock:
                 self.batches += 1
                 self.failures += report.get("failed", 0)
+                self._aws_calls[process.pid] = report.get("aws_calls", {})
+
+    def aws_calls(self) -> dict[str, int]:
+        """AWS calls by service.operation that the handlers made so far, all processes together
+        (the poller's own receive and delete are not in it: Lambda's event source makes those)."""
+        total: dict[str, int] = {}
+        with self._lock:
+            for counts in self._aws_calls.values():
+                for name, count in counts.items():
+                    total[name] = total.get(name, 0) + count
+        return total
 
     def stop(self) -> None:
         for process in self.processes:

@@ -337,13 +337,13 @@ def test_workers_killed_after_procountor_answered_or_before_the_log_write_book_e
     for journal in runs:
         assert post_journal(api, connection_id, journal)[0] == 201
     crashes = {"after_vendor_response": 3, "before_log_write": 1}
-    real_save, real_finish = booking.DocumentCheckpoints.save, document_store.finish
+    real_save_all, real_finish = booking.DocumentCheckpoints.save_all, document_store.finish
 
-    def save(self, key, value):
-        if key.endswith("/vendor_document_id") and crashes["after_vendor_response"]:
+    def save_all(self, values):
+        if any(key.endswith("/vendor_document_id") for key in values) and crashes["after_vendor_response"]:
             crashes["after_vendor_response"] -= 1
             raise WorkerCrash("killed after Procountor answered")
-        return real_save(self, key, value)
+        return real_save_all(self, values)
 
     def finish(record, lease, state, **kw):
         if state == DocumentState.BOOKED and crashes["before_log_write"]:
@@ -351,7 +351,7 @@ def test_workers_killed_after_procountor_answered_or_before_the_log_write_book_e
             raise WorkerCrash("killed before the log write")
         return real_finish(record, lease, state, **kw)
 
-    monkeypatch.setattr(booking.DocumentCheckpoints, "save", save)
+    monkeypatch.setattr(booking.DocumentCheckpoints, "save_all", save_all)
     monkeypatch.setattr(document_store, "finish", finish)
     assert api.call("POST", f"/connections/{connection_id}/transfers")[0] == 202
     driver = QueueDriver(aws)

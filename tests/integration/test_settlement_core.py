@@ -182,7 +182,7 @@ def test_a_changed_resend_of_a_day_the_vendor_may_hold_says_so(connected, visma,
     claimed = documents.claim(record, "worker", int(time.time() * 1000) + 60_000)
     status, body = _post(api, connection_id, samples.settlement(YESTERDAY, 1, scale=2))
     assert status == 409 and "being booked right now" in body["message"]  # may still fail: then supersede works
-    documents.save_progress(claimed, "worker", "submitted", "2026-11-23T10:00:00+00:00")
+    documents.save_progress(claimed, "worker", {"submitted": "2026-11-23T10:00:00+00:00"})
     status, body = _post(api, connection_id, samples.settlement(YESTERDAY, 1, scale=2))
     assert status == 409 and "supersede" not in body["message"], body
     assert "may already be there" in body["message"] and "book a correction" in body["message"]

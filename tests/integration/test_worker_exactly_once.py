@@ -142,14 +142,14 @@ def test_books_each_settlement_once_under_duplicates_crashes_and_timeouts(connec
     # Workers die at the two worst moments: right after the vendor created the voucher, and
     # after everything was done at the vendor but before the export log said "booked".
     crashes = {"after_vendor_response": 2, "before_log_write": 2}
-    real_save = booking.DocumentCheckpoints.save
+    real_save_all = booking.DocumentCheckpoints.save_all
     real_finish = documents.finish
 
-    def save(self, key, value):
-        if key == VENDOR_DOCUMENT_ID and crashes["after_vendor_response"] and "found" not in value:
+    def save_all(self, values):
+        if VENDOR_DOCUMENT_ID in values and crashes["after_vendor_response"] and "found" not in values[VENDOR_DOCUMENT_ID]:
             crashes["after_vendor_response"] -= 1
             raise WorkerCrash("killed after the vendor answered")
-        return real_save(self, key, value)
+        return real_save_all(self, values)
 
     def finish(record, lease, state, **kw):
         if state == DocumentState.BOOKED and crashes["before_log_write"]:
@@ -157,7 +157,7 @@ def test_books_each_settlement_once_under_duplicates_crashes_and_timeouts(connec
             raise WorkerCrash("killed before the log write")
         return real_finish(record, lease, state, **kw)
 
-    monkeypatch.setattr(booking.DocumentCheckpoints, "save", save)
+    monkeypatch.setattr(booking.DocumentCheckpoints, "save_all", save_all)
     monkeypatch.setattr(documents, "finish", finish)
 
     # "Transfer now" twice: the second press queues nothing (each document has its job queued).
@@ -282,7 +282,7 @@ def _take_as_other_worker(connection_id: str, document_id: str, until_ms: int, s
     claimed = documents.claim(record, "other-worker", until_ms)
     assert claimed is not None
     if submitted:
-        documents.save_progress(claimed, "other-worker", "submitted", "2026-11-23T10:00:00+00:00")
+        documents.save_progress(claimed, "other-worker", {"submitted": "2026-11-23T10:00:00+00:00"})
     return claimed
 
 
@@ -410,4 +410,36 @@ def test_an_unanswered_post_is_searched_for_only_after_the_vendor_had_time_to_co
     assert __import__("time").monotonic() - started >= 3, "the retry waited out the settle window"
     doc = _documents(api, connection_id)[0]
     assert doc["state"] == "booked" and doc["attempts"] >= 2
+    _assert_exactly_once(visma, api, connection_id, 1)
+
+
+def test_a_link_sent_again_after_a_crash_counts_when_refused_as_linked_already(connected, visma, aws, monkeypatch):
+    """The PDF's link has no checkpoint of its own (the "booked" write follows it at once): a worker
+    that dies between the two links again on the next delivery. eAccounting may refuse a second link
+    of the same attachment; the attachment then shows our voucher, and that is the proof it is done."""
+    from ledgerbridge.models.documents import DocumentState
+    from ledgerbridge.repositories import documents
+
+    api, connection_id = connected
+    _ingest(api, connection_id, [date.today() - timedelta(days=1)])
+    real_finish = documents.finish
+    crashed = []
+
+    def finish(record, lease, state, **kw):
+        if state == DocumentState.BOOKED and not crashed:
+            crashed.append(record.document_id)
+            visma.add_fault(Fault("status", method="POST", path_prefix="/v2/attachmentlinks", times=1, status=400))
+            raise WorkerCrash("killed before the log write")
+        return real_finish(record, lease, state, **kw)
+
+    monkeypatch.setattr(documents, "finish", finish)
+    api.call("POST", f"/connections/{connection_id}/transfers")
+    visma.reset_counts()
+    driver = QueueDriver(aws)
+    driver.run()
+    assert driver.crashes == 1 and not visma.state.faults, "the crash and the refused link both happened"
+    counts = visma.request_counts()
+    assert counts["POST /v2/attachmentlinks"] == 2 and counts["POST /v2/vouchers"] == 1
+    # The second attempt knew the PDF was uploaded (the voucher's checkpoints say so): no second upload.
+    assert counts["POST /v2/attachments"] == 1
     _assert_exactly_once(visma, api, connection_id, 1)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Iterable, Protocol, runtime_checkable
+from typing import Iterable, Mapping, Protocol, runtime_checkable
 
 
 from ..models.connection import Choice  # one option the user picks after connecting
@@ -146,6 +146,10 @@ class Checkpoints(Protocol):
     def get(self, key: str) -> str | None: ...
 
     def save(self, key: str, value: str) -> None: ...
+
+    def save_all(self, values: Mapping[str, str]) -> None:
+        """Several keys in one write (a vendor's id and number together: one DynamoDB call, not two)."""
+        ...
 
     def clear(self, key: str) -> None: ...
 
@@ -285,3 +289,12 @@ def require(connector: Connector, capability: str, display_name: str) -> None:
 SUBMITTED = "submitted"
 VENDOR_DOCUMENT_ID = "vendor_document_id"
 VENDOR_DOCUMENT_NUMBER = "vendor_document_number"
+
+
+def receipt_checkpoints(receipt: BookingReceipt) -> dict[str, str]:
+    """The checkpoints that record a vendor's answer (its id, and its number where it gave one),
+    saved together with ``Checkpoints.save_all``: one write."""
+    saved = {VENDOR_DOCUMENT_ID: receipt.vendor_document_id}
+    if receipt.vendor_document_number:
+        saved[VENDOR_DOCUMENT_NUMBER] = receipt.vendor_document_number
+    return saved

@@ -11,7 +11,7 @@ import base64
 import json
 import time
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Mapping
 
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models.common import utcnow
@@ -262,9 +262,14 @@ class LeaseLost(Exception):
     """Another worker claimed the document after us; our writes must stop."""
 
 
-def save_progress(record: DocumentRecord, lease: str, key: str, value: str) -> None:
-    _fenced_update(record, lease, "SET progress.#k = :v, updated_at = :now", {"#k": key},
-                   {":v": value, ":now": utcnow().isoformat()})
+def save_progress(record: DocumentRecord, lease: str, progress: Mapping[str, str]) -> None:
+    """Checkpoints of this attempt, all in one write (fenced by the lease)."""
+    if not progress:
+        return
+    items = list(progress.items())
+    sets = ", ".join(f"progress.#k{i} = :v{i}" for i in range(len(items)))
+    _fenced_update(record, lease, f"SET {sets}, updated_at = :now", {f"#k{i}": k for i, (k, _) in enumerate(items)},
+                   {**{f":v{i}": v for i, (_, v) in enumerate(items)}, ":now": utcnow().isoformat()})
 
 
 def clear_progress(record: DocumentRecord, lease: str, key: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +27,7 @@ from ..connectors.base import (
     BookingConnector,
     Checkpoints,
     PreflightCheck,
+    receipt_checkpoints,
 )
 from ..domain.payroll import build_payroll_vouchers
 from ..domain.vouchers import SetupIncomplete, build_settlement_voucher, build_stock_voucher
@@ -80,8 +81,11 @@ class DocumentCheckpoints:
         return self.record.progress.get(key)
 
     def save(self, key: str, value: str) -> None:
-        documents.save_progress(self.record, self.lease, key, value)
-        self.record.progress[key] = value
+        self.save_all({key: value})
+
+    def save_all(self, values: Mapping[str, str]) -> None:
+        documents.save_progress(self.record, self.lease, values)
+        self.record.progress.update(values)
 
     def clear(self, key: str) -> None:
         documents.clear_progress(self.record, self.lease, key)
@@ -100,6 +104,9 @@ class PartCheckpoints:
 
     def save(self, key: str, value: str) -> None:
         self.document.save(part_key(self.part, key), value)
+
+    def save_all(self, values: Mapping[str, str]) -> None:
+        self.document.save_all({part_key(self.part, key): value for key, value in values.items()})
 
     def clear(self, key: str) -> None:
         self.document.clear(part_key(self.part, key))
@@ -126,9 +133,7 @@ def _settle_doubt(connector: BookingConnector, voucher: Voucher, checkpoints: Ch
     if found is not None:
         logger.info("found earlier booking at vendor", extra={"document_id": claimed.document_id, "part": voucher.part,
                                                                "vendor_document_id": found.vendor_document_id})
-        checkpoints.save(VENDOR_DOCUMENT_ID, found.vendor_document_id)
-        if found.vendor_document_number:
-            checkpoints.save(VENDOR_DOCUMENT_NUMBER, found.vendor_document_number)
+        checkpoints.save_all(receipt_checkpoints(found))
     else:
         checkpoints.clear(SUBMITTED)
 

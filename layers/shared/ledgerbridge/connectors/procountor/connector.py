@@ -338,10 +338,10 @@ class ProcountorConnector:
                 checkpoints.clear(SUBMITTED)  # refused (4xx) or never sent: nothing was created
                 raise
             receipt_id = str(created["id"])
-            checkpoints.save(VENDOR_DOCUMENT_ID, receipt_id)
+            answer = {VENDOR_DOCUMENT_ID: receipt_id, VENDOR_STATUS: str(created.get("status") or "UNFINISHED")}
             if created.get("receiptNumber") is not None:
-                checkpoints.save(VENDOR_DOCUMENT_NUMBER, str(created["receiptNumber"]))
-            checkpoints.save(VENDOR_STATUS, str(created.get("status") or "UNFINISHED"))
+                answer[VENDOR_DOCUMENT_NUMBER] = str(created["receiptNumber"])
+            checkpoints.save_all(answer)  # one write: the id never stands without its number and status
         if self.setup.approve and checkpoints.get(VENDOR_STATUS) != "APPROVED":
             self._approve(receipt_id)
             checkpoints.save(VENDOR_STATUS, "APPROVED")

@@ -37,6 +37,7 @@ from ..base import (
     BookingReceipt,
     Checkpoints,
     CompanyRef,
+    receipt_checkpoints,
 )
 from .soap import as_list
 
@@ -278,9 +279,7 @@ def book(unit: "CompanyUnit", voucher: "Voucher", attachment: AttachmentFile | N
         found = find_in_ledger(unit, voucher) if settings.type_import == LEDGER else None
         receipt = found or (in_reception(voucher) if settings.type_import == RECEPTION else BookingReceipt(
             vendor_document_id=f"ledger {voucher.reference}", vendor_document_number=None))
-        checkpoints.save(VENDOR_DOCUMENT_ID, receipt.vendor_document_id)
-        if receipt.vendor_document_number:
-            checkpoints.save(VENDOR_DOCUMENT_NUMBER, receipt.vendor_document_number)
+        checkpoints.save_all(receipt_checkpoints(receipt))
         return receipt
     return BookingReceipt(vendor_document_id=checkpoints.get(VENDOR_DOCUMENT_ID) or "",
                           vendor_document_number=checkpoints.get(VENDOR_DOCUMENT_NUMBER))

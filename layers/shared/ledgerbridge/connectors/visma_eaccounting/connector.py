@@ -41,13 +41,12 @@ from ..base import (
     FiscalYear,
     VatCode,
     Voucher,
+    receipt_checkpoints,
 )
 
 VOUCHER_ID = VENDOR_DOCUMENT_ID
 VOUCHER_NUMBER = VENDOR_DOCUMENT_NUMBER
 ATTACHMENT_ID = "attachment_id"
-ATTACHMENT_SENT = "attachment_sent"  # the id an upload was sent with (its answer may have been lost)
-ATTACHMENT_LINKED = "attachment_linked"
 DOCUMENT_TYPE_VOUCHER = 3
 PAGE_SIZE = 500
 # eAccounting's own text limits (visma_external_api.yaml, VoucherApi / VoucherRowApi), counted as
@@ -238,7 +237,11 @@ class VismaEAccountingConnector:
             self.require_open_fiscal_year(voucher.voucher_date)
         attachment_id = checkpoints.get(ATTACHMENT_ID)
         if attachment is not None and attachment_id is None:
-            attachment_id = self._upload(attachment, voucher, checkpoints)
+            if checkpoints.get(SUBMITTED) or checkpoints.get(VOUCHER_ID):
+                # An earlier attempt went past the upload (it comes before the post): it is there, under our id.
+                attachment_id = attachment_uuid(attachment.owner or voucher.reference, attachment.content)
+            else:
+                attachment_id = self._upload(attachment, voucher, checkpoints)
 
         voucher_id = checkpoints.get(VOUCHER_ID)
         if voucher_id is None:
@@ -258,17 +261,26 @@ class VismaEAccountingConnector:
                 checkpoints.clear(SUBMITTED)
                 raise
             voucher_id = field(created, "Id")
-            checkpoints.save(VOUCHER_ID, voucher_id)
-            number = field(created, "NumberAndNumberSeries")
-            if number:
-                checkpoints.save(VOUCHER_NUMBER, number)
+            checkpoints.save_all(receipt_checkpoints(BookingReceipt(
+                vendor_document_id=voucher_id, vendor_document_number=field(created, "NumberAndNumberSeries"))))
 
-        if attachment_id and not checkpoints.get(ATTACHMENT_LINKED):
+        if attachment_id:
+            # The last step: no checkpoint of its own (the core's "booked" follows at once). An attempt
+            # after a crash in between links again, which ends the same way (see _link).
+            self._link(attachment_id, voucher_id)
+        return BookingReceipt(vendor_document_id=voucher_id, vendor_document_number=checkpoints.get(VOUCHER_NUMBER))
+
+    def _link(self, attachment_id: str, voucher_id: str) -> None:
+        """Link the PDF to the voucher. Linking it again to the same voucher is done already: eAccounting
+        may accept that or refuse it; a refusal counts as done when the attachment shows that voucher."""
+        try:
             self._call("POST", "attachmentlinks", json={
                 "DocumentType": DOCUMENT_TYPE_VOUCHER, "DocumentId": voucher_id, "AttachmentIds": [attachment_id],
             })
-            checkpoints.save(ATTACHMENT_LINKED, "yes")
-        return BookingReceipt(vendor_document_id=voucher_id, vendor_document_number=checkpoints.get(VOUCHER_NUMBER))
+        except PermanentVendorError:
+            linked_to = field(self._call("GET", f"attachments/{attachment_id}") or {}, "DocumentId")
+            if str(linked_to or "").lower() != str(voucher_id).lower():
+                raise
 
     def _upload(self, attachment: AttachmentFile, voucher: Voucher, checkpoints: Checkpoints) -> str:
         """Upload the PDF under an id of our own, so that it can never exist twice.
@@ -279,10 +291,8 @@ class VismaEAccountingConnector:
         the customer's attachment inbox; a corrected version with the same PDF reuses it.
         """
         attachment_id = attachment_uuid(attachment.owner or voucher.reference, attachment.content)
-        if checkpoints.get(ATTACHMENT_SENT) == attachment_id and self._attachment_exists(attachment_id):
-            checkpoints.save(ATTACHMENT_ID, attachment_id)
-            return attachment_id
-        checkpoints.save(ATTACHMENT_SENT, attachment_id)
+        # No checkpoint before the upload: the id is ours, so an upload whose answer was lost is
+        # refused as existing when sent again, and found by that id below.
         try:
             created = self._call("POST", "attachments", creates=True, json={
                 "Id": attachment_id,
@@ -298,8 +308,8 @@ class VismaEAccountingConnector:
         stored_id = str(field(created, "Id") or attachment_id)
         if stored_id != attachment_id:
             # Only an id the vendor chose needs remembering. Ours follows from the document and the
-            # file, and ATTACHMENT_SENT says it went out: an attempt after this one proves it with
-            # one GET before linking. One DynamoDB write less per booking (writes are most of its CPU).
+            # file: an attempt after this one sends it again and is told it exists. One DynamoDB
+            # write less per booking (writes are most of its CPU).
             checkpoints.save(ATTACHMENT_ID, stored_id)
         return stored_id
 
