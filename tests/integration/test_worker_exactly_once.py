@@ -443,3 +443,32 @@ def test_a_link_sent_again_after_a_crash_counts_when_refused_as_linked_already(c
     # The second attempt knew the PDF was uploaded (the voucher's checkpoints say so): no second upload.
     assert counts["POST /v2/attachments"] == 1
     _assert_exactly_once(visma, api, connection_id, 1)
+
+
+def test_a_refused_send_takes_back_the_marks_of_its_ten_and_later_presses_queue_the_rest(connected, visma, aws,
+                                                                                         monkeypatch):
+    """Jobs go out ten at a time, each ten marked first: when SQS refuses the second send, the first ten
+    are on their way, the second ten are unmarked again and the last five were never marked, so the
+    next press queues exactly the fifteen left, and every settlement is booked once."""
+    from ledgerbridge.services import transfers
+
+    api, connection_id = connected
+    days = [date.today() - timedelta(days=n) for n in range(1, 26)]
+    _ingest(api, connection_id, days)
+    real_enqueue, sends = transfers.enqueue, []
+
+    def enqueue(jobs):
+        sends.append(len(jobs))
+        if len(sends) == 2:
+            raise RuntimeError("SQS is down")
+        return real_enqueue(jobs)
+
+    monkeypatch.setattr(transfers, "enqueue", enqueue)
+    with pytest.raises(RuntimeError, match="SQS is down"):  # in process, the error reaches the caller
+        api.call("POST", f"/connections/{connection_id}/transfers")
+    assert sends == [10, 10]
+    monkeypatch.setattr(transfers, "enqueue", real_enqueue)
+    status, body = api.call("POST", f"/connections/{connection_id}/transfers")
+    assert status == 202 and body["enqueued"] == 15
+    QueueDriver(aws).run()
+    _assert_exactly_once(visma, api, connection_id, 25)

@@ -33,19 +33,26 @@ def enqueue_documents(records: list[DocumentRecord], trigger: str, now: datetime
     """Queue one job per document that has none queued yet; returns how many were queued.
 
     Each document is marked first (a conditional write), so presses and runs racing each other
-    queue it once. A send SQS refuses takes its marks back before the error surfaces.
+    queue it once. A send SQS refuses takes its marks back before the error surfaces. Marks and
+    sends go ten at a time: workers start on the first ten while the rest are being marked (a
+    backlog of 100 documents is 100 writes, about a second, before the last job goes out).
     """
     now_ms = int(now.timestamp() * 1000)
-    marked = [r for r in records if documents.mark_queued(r, now_ms, force=force)]
-    for start in range(0, len(marked), 10):
-        chunk = marked[start:start + 10]
-        try:
-            enqueue(_jobs(chunk, trigger))
-        except Exception:
-            for record in marked[start:]:
-                documents.unmark_queued(record)
-            raise
-    return len(marked)
+    queued = 0
+    chunk: list[DocumentRecord] = []
+    for position, record in enumerate(records, start=1):
+        if documents.mark_queued(record, now_ms, force=force):
+            chunk.append(record)
+        if chunk and (len(chunk) == 10 or position == len(records)):
+            try:
+                enqueue(_jobs(chunk, trigger))
+            except Exception:
+                for marked in chunk:
+                    documents.unmark_queued(marked)
+                raise
+            queued += len(chunk)
+            chunk = []
+    return queued
 
 
 def _due_in(connection: Connection, window: Window | None, now: datetime) -> list[DocumentRecord]:
