@@ -123,12 +123,19 @@ def create(connection: Connection) -> None:
     )
 
 
+def locate(tenant_id: str, connection_id: str) -> tuple[str, dict[str, Any]]:
+    """(table, key) of a connection's item, for reads batched with other items (dynamo.get_many)."""
+    return get_settings().connections_table, values({"tenant_id": tenant_id, "connection_id": connection_id})
+
+
+def parse(item: dict[str, Any]) -> Connection:
+    """A connection from its raw item (as get_item or batch_get_item return it)."""
+    return _from_item(item)
+
+
 def get(tenant_id: str, connection_id: str) -> Connection:
-    found = ddb().get_item(
-        TableName=get_settings().connections_table,
-        Key=values({"tenant_id": tenant_id, "connection_id": connection_id}),
-        ConsistentRead=True,
-    ).get("Item")
+    table, key = locate(tenant_id, connection_id)
+    found = ddb().get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
     if not found:
         # Same answer whether the connection is missing or another tenant's: nothing leaks.
         raise NotFound(f"connection {connection_id} not found")

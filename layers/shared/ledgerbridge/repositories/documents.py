@@ -11,13 +11,16 @@ import base64
 import json
 import time
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..models.common import utcnow
 from ..models.documents import DocumentRecord, DocumentState, part_key
 from ..settings import get_settings
-from .dynamo import ddb, from_item, is_conditional_failure, query_all, to_item, values
+from .dynamo import ddb, from_item, get_many, is_conditional_failure, query_all, to_item, values
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..models.connection import Connection
 
 
 def partition(tenant_id: str, connection_id: str) -> str:
@@ -125,6 +128,22 @@ def latest(tenant_id: str, connection_id: str, document_id: str) -> DocumentReco
     )
     items = page.get("Items", [])
     return _from_item(items[0]) if items else None
+
+
+def get_with_connection(tenant_id: str, connection_id: str, document_id: str,
+                        version: int) -> tuple[DocumentRecord, "Connection"]:
+    """The document and its connection, read together (one DynamoDB call: what a booking starts with)."""
+    from . import connections
+
+    document_item, connection_item = get_many([
+        (_table(), _key(tenant_id, connection_id, document_id, version)),
+        connections.locate(tenant_id, connection_id),
+    ])
+    if not document_item:
+        raise NotFound(f"document {document_id} version {version} not found")
+    if not connection_item:
+        raise NotFound(f"connection {connection_id} not found")
+    return _from_item(document_item), connections.parse(connection_item)
 
 
 def get(tenant_id: str, connection_id: str, document_id: str, version: int) -> DocumentRecord:

@@ -22,7 +22,6 @@ from ..connectors import registry
 from ..connectors.base import (
     SUBMITTED,
     VENDOR_DOCUMENT_ID,
-    VENDOR_DOCUMENT_NUMBER,
     AttachmentFile,
     BookingConnector,
     Checkpoints,
@@ -47,7 +46,6 @@ from ..models.payroll import PAYROLL_NOTHING_TO_BOOK_REASON, PayrollJournal, Pay
 from ..models.settlement import Attachment, Settlement
 from ..models.stock import STOCK_NOTHING_TO_BOOK_REASON, StockRegistration
 from ..oauth.providers import provider
-from ..repositories import connections as connection_store
 from ..repositories import documents, payloads
 from ..repositories.documents import LeaseLost
 from ..repositories.leases import LeaseBusy
@@ -150,8 +148,8 @@ def book_document(job: TransferJob, *, deadline_ms: int, final_attempt: bool = F
     """
     settings = get_settings()
     try:
-        record = documents.get(job.tenant_id, job.connection_id, job.document_id, job.version)
-        connection = connection_store.get(job.tenant_id, job.connection_id)
+        record, connection = documents.get_with_connection(job.tenant_id, job.connection_id, job.document_id,
+                                                           job.version)
     except NotFound as exc:
         return {"outcome": "skipped", "reason": exc.message}  # deleted meanwhile: nothing left to book
     if record.state in (DocumentState.BOOKED, DocumentState.SUPERSEDED, DocumentState.REJECTED,
