@@ -392,6 +392,9 @@ def print_throughput(tp: dict) -> None:
         ["machine bound", f"{book['machine_bound_settlements_per_s']:g} settl/s",
          f"{book['cpus']} cores / CPU per settlement: what this machine could book with every core for the "
          f"runtime (load average {book['load_average_before']:g} before the run)"],
+        ["moto bound", f"{book['moto_bound_settlements_per_s'] or 0:g} settl/s",
+         "1000 ms / moto's CPU per settlement: moto's server is one process (one core at most), and every AWS "
+         "call of every worker goes through it"],
         ["goal", "met" if tp["steady_share_of_ceiling"] >= 0.9 and not book["check"]["rate_limited"] else "not met",
          ">= 90% of the vendor's ceiling, steady, with no 429 (a figure, not a check: a busy machine misses it; "
          "see 'machine bound')"],

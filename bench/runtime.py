@@ -279,6 +279,10 @@ def throughput(rt: Runtime, n: int, latency_ms: int, label: str) -> dict:
     # What this machine could book if all its cores ran nothing but the local runtime (moto, the
     # simulators and the workers share them): above the vendor's ceiling, the vendor is the limit.
     booking["machine_bound_settlements_per_s"] = round(cpus * 1000 / max(booking["cpu_ms_per_settlement_total"], 1), 1)
+    # moto's server is one Python process: its share of the CPU per settlement bounds the run on its own,
+    # whatever the cores (all AWS calls of every worker go through it; in AWS they go to the services).
+    moto_ms = booking["cpu_ms_per_settlement"].get("moto server (AWS)") or 0
+    booking["moto_bound_settlements_per_s"] = round(1000 / moto_ms, 1) if moto_ms else None
     booking["load_average_before"] = round(load_before, 2)
     booking["cpus"] = cpus
     rate, _burst = window_pacing(ceiling["requests"], ceiling["per_seconds"], rt.rate_share_divisor)
