@@ -85,7 +85,9 @@ print(json.dumps({{"import_ms": (t1 - t0) * 1000, "first_use_ms": (t2 - t0) * 10
                   "import_cpu_ms": (c1 - c0) * 1000, "first_use_cpu_ms": (c2 - c0) * 1000,
                   "first_request_cpu_ms": (c3 - c2) * 1000,
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "modules": [m for m in {heavy!r} if m in sys.modules], "module_count": len(sys.modules)}}))
+                  "modules": [m for m in {heavy!r} if m in sys.modules], "module_count": len(sys.modules),
+                  "powertools": sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools")),
+                  "xray": "aws_xray_sdk" in sys.modules}}))
 """
 # The function's first request: its sample event (events/<function>/, the first file) through the
 # handler, every AWS call answered in process as above. What the handler builds lazily (models whose
@@ -234,6 +236,31 @@ def _cold_code(module: str, services: tuple[str, ...], event: Path | None = None
                         services=services, calls=calls, heavy=HEAVY, first_request=first_request)
 
 
+# The stack floor of a function: the floor plus what the brief prescribes, as far as the function
+# loads it: pydantic, and every Powertools module the function had loaded after its first request
+# (Logger, Metrics, the event handler with OpenAPI validation, BatchProcessor, Idempotency...),
+# and Tracer patching botocore where the function traces. What is left between it and the
+# function is the hub's own code: its modules, models and first-use work.
+_STACK_FLOOR = """
+import importlib
+import boto3, pydantic
+for module in {powertools!r}:
+    try:
+        importlib.import_module(module)
+    except Exception:
+        pass  # an optional submodule that only imports under conditions the function met
+if {xray!r}:
+    from aws_lambda_powertools import Tracer
+    Tracer(patch_modules=("botocore",))
+"""
+
+
+def _stack_floor_code(services: tuple[str, ...], probe: dict) -> str:
+    stack = _STACK_FLOOR.format(powertools=probe["powertools"], xray=probe["xray"])
+    code = _cold_code("boto3", services)
+    return code.replace("import boto3\n", stack, 1)
+
+
 def sample_event(function_dir: Path) -> Path:
     """The function's first sample event (events/<function>/*.json, sorted)."""
     return sorted((ROOT / "events" / function_dir.name).glob("*.json"))[0]
@@ -250,6 +277,9 @@ def run(repeats: int = 7) -> dict:
     targets: list[tuple[tuple, Path | None, str]] = [(("floor", s), None, _cold_code("boto3", s)) for s in floors]
     targets += [(("function", name), d, _cold_code("app", services[name], sample_event(d)))
                 for name, d in dirs.items()]
+    # One untimed probe per function: the Powertools modules its stack floor is to import.
+    probes = {name: _run(_cold_code("app", services[name], sample_event(d)), d) for name, d in dirs.items()}
+    targets += [(("stack", name), None, _stack_floor_code(services[name], probes[name])) for name in dirs]
     samples: dict[tuple, list[dict]] = {key: [] for key, _, _ in targets}
     for _ in range(repeats):
         for key, directory, code in targets:
@@ -265,10 +295,13 @@ def run(repeats: int = 7) -> dict:
     rows = []
     for name, directory in dirs.items():
         fn, floor = figures(("function", name)), figures(("floor", services[name]))
+        stack = figures(("stack", name))
         ratio = {field: round(fn[field] / floor[field], 2) for field in FIGURES}
+        stack_ratio = {field: round(fn[field] / stack[field], 2) for field in FIGURES}
         rows.append({
             "function": name, "services": list(services[name]), "repeats": repeats, "function_figures": fn,
-            "floor": floor, "ratio": ratio,
+            "floor": floor, "ratio": ratio, "stack_floor": stack, "stack_ratio": stack_ratio,
+            "stack_floor_imports": {"powertools_modules": len(probes[name]["powertools"]), "tracer": probes[name]["xray"]},
             # CPU time, not wall time: on a shared machine the wall clock also counts the wait for a
             # core, which has nothing to do with the code (a Lambda's init phase has its own CPU).
             "goal_met": all(ratio[field] <= GOAL_RATIO for field in GOAL_FIGURES),

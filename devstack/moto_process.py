@@ -16,12 +16,13 @@ def main(port: int) -> int:
     from moto.server import ThreadedMotoServer
 
     from .moto_atomic import serialize_dynamodb, serialize_s3_objects
-    from .moto_speed import narrow_queries
+    from .moto_speed import cache_backend_lookup, narrow_queries
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request
     serialize_dynamodb()
     serialize_s3_objects()
     narrow_queries()
+    cache_backend_lookup()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     print("ready", flush=True)

@@ -61,3 +61,28 @@ def _candidates(table: Any, hash_key: Any, index_name: str | None, range_compari
         items = [item for item in items if item.attrs.get(range_attrs[0]) is not None
                  and item.attrs[range_attrs[0]].compare(range_comparison, range_objs)]
     return items
+
+
+def cache_backend_lookup() -> None:
+    """Remember which moto backend serves a host, in this process; idempotent.
+
+    moto's server finds the backend of every request anew: it lists moto's package folder from disk
+    (``list_of_moto_modules``: ~150 ``isdir`` calls) and then tries every backend's URL patterns in
+    turn. A host always maps to the same backend, so the answer is kept per host. Under the booking
+    benchmark that lookup was about a fifth of moto's CPU (py-spy), and moto is one process: its CPU
+    bounds how fast the local runtime books.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    if getattr(original, "cached", False):
+        return
+    known: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in known:
+            known[host] = original(self, host)  # racing threads compute the same answer: harmless
+        return known[host]
+
+    get_backend_for_host.cached = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
