@@ -3,7 +3,7 @@
 
 For each size, a fresh moto account with the template's tables and queue, N connected daily
 connections due at the same time (several tenants, written as the API writes them), then one
-scheduler invocation (``services.transfers.run_due``, what the SchedulerFunction handler runs):
+scheduler invocation (``services.scheduling.run_due``, what the SchedulerFunction handler runs):
 
 - AWS calls, counted on the layer's own clients with botocore's ``before-call`` event;
 - wall and CPU time of the invocation, and the part of it spent inside moto (its botocore stub,
@@ -104,7 +104,7 @@ def one_size(n: int) -> dict:
         from ledgerbridge import aws as layer_aws
         from ledgerbridge.repositories import connections as store
         from ledgerbridge.repositories.connections import _to_item
-        from ledgerbridge.services.transfers import run_due
+        from ledgerbridge.services.scheduling import run_due
 
         ddb = session.client("dynamodb")
         table = os.environ["LB_CONNECTIONS_TABLE"]

@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ledgerbridge.services.transfers import run_due, scheduled_time
+from ledgerbridge.services.scheduling import run_due, scheduled_time
 
 logger = Logger()
 metrics = Metrics()

@@ -56,7 +56,7 @@ def plan_handed_out(session) -> dict:
 def schedule(session, now: datetime) -> dict:
     """The scheduler fires at ``now`` and the workers plan what it handed out:
     {"connections": handed out, "jobs": jobs queued by the planning}."""
-    from ledgerbridge.services.transfers import run_due
+    from ledgerbridge.services.scheduling import run_due
 
     summary = run_due(now)
     return {"connections": summary["connections"], "jobs": plan_handed_out(session)["jobs"]}

@@ -129,7 +129,7 @@ def test_the_due_index_is_spread_over_shards(aws):
 def test_every_due_connection_is_handed_out_once_with_a_tenth_of_the_sqs_calls(aws, calls, planned, handed_out):
     from ledgerbridge.domain.schedule import next_run_after
     from ledgerbridge.repositories import connections as store
-    from ledgerbridge.services.transfers import run_due
+    from ledgerbridge.services.scheduling import run_due
 
     keys = _create(N)
     later = _create(5, due_at=NOW + timedelta(hours=1), prefix="later")
@@ -162,7 +162,7 @@ def test_a_scheduler_cut_off_midway_leaves_the_rest_due_and_each_is_planned_once
                                                                                   handed_out, dies):
     from ledgerbridge import aws as layer_aws
     from ledgerbridge.repositories import connections as store
-    from ledgerbridge.services import transfers
+    from ledgerbridge.services import scheduling
 
     keys = _create(N)
     killed = RuntimeError("the scheduler's invocation was cut off")
@@ -191,7 +191,7 @@ def test_a_scheduler_cut_off_midway_leaves_the_rest_due_and_each_is_planned_once
         expect_due, expect_sent = N - 100, N
 
     with pytest.raises(RuntimeError):
-        transfers.run_due(NOW)
+        scheduling.run_due(NOW)
     if dies == "while sending":
         sqs.meta.events.unregister("before-parameter-build.sqs.SendMessageBatch", die_on_the_thirteenth_call)
     else:
@@ -203,7 +203,7 @@ def test_a_scheduler_cut_off_midway_leaves_the_rest_due_and_each_is_planned_once
         "nothing skipped: every connection was either handed out and advanced, or is still due"
 
     # The next invocation (EventBridge's retry or the next tick) hands out exactly what is still due.
-    assert transfers.run_due(NOW) == {"connections": expect_due, "advanced": expect_due}
+    assert scheduling.run_due(NOW) == {"connections": expect_due, "advanced": expect_due}
     assert _due_keys() == set()
     assert set(_keys(handed_out)) == set(keys) and max(_keys(handed_out).values()) <= 2
     assert plan_handed_out(aws)["planned"] == len(handed_out)
@@ -212,7 +212,7 @@ def test_a_scheduler_cut_off_midway_leaves_the_rest_due_and_each_is_planned_once
 
 def test_two_scheduler_invocations_at_once_advance_each_connection_once_and_plan_it_once(aws, planned, handed_out):
     from ledgerbridge.repositories import connections as store
-    from ledgerbridge.services.transfers import run_due
+    from ledgerbridge.services.scheduling import run_due
 
     keys = _create(N)
     barrier = threading.Barrier(2)
@@ -242,7 +242,7 @@ def test_two_scheduler_invocations_at_once_advance_each_connection_once_and_plan
 
 def test_a_connection_rescheduled_while_handed_out_is_neither_overwritten_nor_planned(aws, monkeypatch, planned):
     from ledgerbridge.repositories import connections as store
-    from ledgerbridge.services import transfers
+    from ledgerbridge.services import scheduling
 
     keys = _create(20)
     moved_key = keys[7]
@@ -257,7 +257,7 @@ def test_a_connection_rescheduled_while_handed_out_is_neither_overwritten_nor_pl
         return real_advance(*args, **kwargs)
 
     monkeypatch.setattr(store, "advance_due", reschedule_first)
-    assert transfers.run_due(NOW) == {"connections": 20, "advanced": 19, "not_advanced": 1}
+    assert scheduling.run_due(NOW) == {"connections": 20, "advanced": 19, "not_advanced": 1}
     moved = store.get(*moved_key)
     assert moved.next_run_at == DUE + timedelta(hours=2) and moved.schedule.run_at_hour == 6, "the save stands"
     plan_handed_out(aws)
@@ -266,7 +266,7 @@ def test_a_connection_rescheduled_while_handed_out_is_neither_overwritten_nor_pl
 
 
 def test_the_scheduler_stops_before_its_timeout_and_leaves_the_rest_due(aws, handed_out):
-    from ledgerbridge.services.transfers import SCHEDULER_MARGIN_MS, run_due
+    from ledgerbridge.services.scheduling import SCHEDULER_MARGIN_MS, run_due
 
     keys = _create(N)
     left = iter([SCHEDULER_MARGIN_MS + 5_000, SCHEDULER_MARGIN_MS - 1])

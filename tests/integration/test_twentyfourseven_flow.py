@@ -590,7 +590,7 @@ def test_refresh_reads_balances_and_entries_as_the_ledger_has_them_for_its_tenan
 
 
 def test_scheduled_refresh_starts_one_run_per_due_time(imported, monkeypatch):
-    from ledgerbridge.services import transfers
+    from ledgerbridge.services import scheduling
 
     hub = imported
     set_up(hub, FJORD, ["1920"])
@@ -602,18 +602,18 @@ def test_scheduled_refresh_starts_one_run_per_due_time(imported, monkeypatch):
     assert schedule(hub.session, due_at - timedelta(minutes=1))["connections"] == 0, "not due yet"
 
     # The first scheduler invocation dies after handing the connection out, before advancing it ...
-    real_advance = transfers.connection_store.advance_due
+    real_advance = scheduling.connection_store.advance_due
 
     def crash(*args, **kwargs):
         raise RuntimeError("scheduler invocation died")
 
-    monkeypatch.setattr(transfers.connection_store, "advance_due", crash)
+    monkeypatch.setattr(scheduling.connection_store, "advance_due", crash)
     with pytest.raises(RuntimeError):
-        transfers.run_due(now)
-    monkeypatch.setattr(transfers.connection_store, "advance_due", real_advance)
+        scheduling.run_due(now)
+    monkeypatch.setattr(scheduling.connection_store, "advance_due", real_advance)
     # ... so EventBridge's retry sees the same due time and hands it out again ...
-    assert transfers.run_due(now) == {"connections": 1, "advanced": 1}
-    assert transfers.run_due(now) == {"connections": 0, "advanced": 0}, "planned on: nothing due any more"
+    assert scheduling.run_due(now) == {"connections": 1, "advanced": 1}
+    assert scheduling.run_due(now) == {"connections": 0, "advanced": 0}, "planned on: nothing due any more"
     # ... and the workers plan it once: one run, one job.
     assert plan_handed_out(hub.session) == {"planned": 2, "jobs": 1}
     assert queue_depth(hub.session) == 1

@@ -30,6 +30,7 @@ print(json.dumps({{
     "zeep": any(m == "zeep" or m.startswith("zeep.") for m in loaded),
     "lxml": any(m == "lxml" or m.startswith("lxml.") for m in loaded),
     "tfso": [m for m in loaded if m.startswith("{tfso}")],
+    "connection_models": "ledgerbridge.models.connection" in sys.modules,
 }}))
 """
 
@@ -80,3 +81,10 @@ def test_the_twentyfourseven_connector_does_load_zeep_and_lxml(probes):
     loaded = probes[TWENTYFOURSEVEN]
     assert loaded["zeep"] and loaded["lxml"]
     assert f"{TWENTYFOURSEVEN}.connector" in loaded["tfso"]
+
+
+def test_the_scheduler_loads_no_connection_models(probes):
+    """It pages the due index and sends one message per connection: the schedule is all it reads of a
+    connection (models/schedule.py), so the account, payroll and sync setups' models stay unloaded."""
+    assert not probes["functions/scheduler"]["connection_models"]
+    assert probes["functions/management_api"]["connection_models"], "the probe can see them where they load"

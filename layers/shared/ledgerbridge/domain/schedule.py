@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from ..models.connection import Frequency, TransferSchedule
+from ..models.schedule import Frequency, TransferSchedule
 
 
 # Before any business date the door accepts: "from the beginning" for window queries.

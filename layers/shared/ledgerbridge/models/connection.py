@@ -1,16 +1,17 @@
 """Connections (a tenant's link to one accounting system) and their settings."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
-from .common import MAX_CATEGORY_LENGTH, check_date, has_two_decimals_at_most, utcnow
+from .common import MAX_CATEGORY_LENGTH, has_two_decimals_at_most, utcnow
 from .common import LazyModel
 from .payroll import PayrollSetup
+from .schedule import Frequency, TransferSchedule  # noqa: F401 (Frequency: re-exported, a connection's part)
 from .sync import SyncHealth, SyncSetup
 
 
@@ -21,46 +22,10 @@ class Choice(LazyModel):
     name: str
 
 
-class Frequency(StrEnum):
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-    NEVER = "never"
-
-
 class ConnectionStatus(StrEnum):
     CREATED = "created"  # no credential yet: press "connect"
     CONNECTED = "connected"
     NEEDS_REAUTH = "needs_reauth"  # the vendor refused our credential; the user must connect again
-
-
-class TransferSchedule(LazyModel):
-    model_config = ConfigDict(extra="forbid")
-
-    frequency: Frequency = Frequency.DAILY
-    lookback_days: int = Field(default=7, ge=0, le=366)
-    from_date: date | None = Field(default=None, description="no business date before it is transferred; "
-                                                        "from 2000-01-01 to a year ahead")
-    # Local hour at which a due transfer runs (the POS closes its day before that).
-    run_at_hour: int = Field(default=4, ge=0, le=23)
-    timezone: str = "Europe/Oslo"
-
-    @field_validator("from_date")
-    @classmethod
-    def _plausible_from_date(cls, value: date | None) -> date | None:
-        # Transfer windows and look-backs are computed from it: keep it where dates make sense.
-        return check_date(value, utcnow().date() + timedelta(days=366), "at most a year ahead")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a key the file system refuses
-            raise ValueError(f"unknown time zone {value[:64]!r}; use an IANA name such as Europe/Oslo") from exc
-        return value
 
 
 class MappingKind(StrEnum):
