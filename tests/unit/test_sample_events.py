@@ -77,7 +77,7 @@ def test_ingest_events_carry_a_valid_document_with_its_attachment():
 
 
 def test_scheduler_event_time_is_used():
-    from ledgerbridge.services.transfers import scheduled_time
+    from ledgerbridge.services.scheduling import scheduled_time
 
     for event in _load("scheduler"):
         assert scheduled_time(event).isoformat().startswith(event["time"][:16])
