@@ -228,7 +228,8 @@ class Runtime:
                 "seconds_to_first_voucher": round(first_voucher_at - started, 3),
                 "seconds_last_voucher_to_drained": round(elapsed - (last_voucher_at - started), 3),
                 "cpu_ms_per_settlement": cpu_ms,
-                "aws_calls_per_settlement": dict(sorted(aws_calls.items(), key=lambda kv: (-kv[1], kv[0]))), "cpu_ms_per_settlement_total": round(sum(cpu_ms.values()), 1),
+                "cpu_ms_per_settlement_total": round(sum(cpu_ms.values()), 1),
+                "aws_calls_per_settlement": dict(sorted(aws_calls.items(), key=lambda kv: (-kv[1], kv[0]))),
                 "check": check}
 
 

@@ -20,7 +20,6 @@ class Frequency(StrEnum):
     NEVER = "never"
 
 
-
 class TransferSchedule(LazyModel):
     model_config = ConfigDict(extra="forbid")
 

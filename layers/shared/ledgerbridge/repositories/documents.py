@@ -131,7 +131,7 @@ def latest(tenant_id: str, connection_id: str, document_id: str) -> DocumentReco
 
 
 def get_with_connection(tenant_id: str, connection_id: str, document_id: str,
-                        version: int) -> tuple[DocumentRecord, "Connection"]:
+                        version: int) -> tuple[DocumentRecord, Connection]:
     """The document and its connection, read together (one DynamoDB call: what a booking starts with)."""
     from . import connections
 

@@ -239,7 +239,7 @@ class VismaEAccountingConnector:
         if attachment is not None and attachment_id is None:
             if checkpoints.get(SUBMITTED) or checkpoints.get(VOUCHER_ID):
                 # An earlier attempt went past the upload (it comes before the post): it is there, under our id.
-                attachment_id = attachment_uuid(attachment.owner or voucher.reference, attachment.content)
+                attachment_id = _attachment_id(attachment, voucher)
             else:
                 attachment_id = self._upload(attachment, voucher, checkpoints)
 
@@ -290,7 +290,7 @@ class VismaEAccountingConnector:
         (and a repeat of it would be refused as existing), never stored a second time unlinked in
         the customer's attachment inbox; a corrected version with the same PDF reuses it.
         """
-        attachment_id = attachment_uuid(attachment.owner or voucher.reference, attachment.content)
+        attachment_id = _attachment_id(attachment, voucher)
         # No checkpoint before the upload: the id is ours, so an upload whose answer was lost is
         # refused as existing when sent again, and found by that id below.
         try:
@@ -412,3 +412,8 @@ def _date(value: Any) -> date:
 def build_connector(provider: Provider, connection: Connection) -> VismaEAccountingConnector:
     tokens = TokenSource(provider, connection.tenant_id, connection.connection_id, connection.credential_version)
     return VismaEAccountingConnector(vendor_http(provider), tokens)
+
+
+def _attachment_id(attachment: AttachmentFile, voucher: Voucher) -> str:
+    """The id we upload a PDF under: from its document and its content (see ``_upload``)."""
+    return attachment_uuid(attachment.owner or voucher.reference, attachment.content)
